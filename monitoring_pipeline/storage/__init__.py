@@ -1,0 +1,1 @@
+"""Project database (SQLAlchemy + Alembic), file writers and SFTP. No Dagster imports."""

@@ -1,0 +1,116 @@
+"""Shared fixtures: the D&B emulator as a real HTTP server, clients against it, a fresh PostgreSQL database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from monitoring_pipeline.dnb.client import DnbClient
+from monitoring_pipeline.dnb.emulator import EmulatorConfig, EmulatorServer
+from monitoring_pipeline.dnb.emulator.admin_client import EmulatorAdmin
+from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
+
+CLIENT_ID = "test-key"
+CLIENT_SECRET = "test-secret-do-not-print"
+POSTGRES_ADMIN_URL = os.environ.get("MONITORING_PIPELINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[Callable[..., EmulatorServer]]:
+    """Start emulators with custom configuration; all are stopped at the end of the test."""
+    servers: list[EmulatorServer] = []
+
+    def start(**config: Any) -> EmulatorServer:
+        settings = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, **config}
+        server = EmulatorServer(EmulatorConfig(**settings))
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+# Functional tests run at 10x D&B's budget to stay quick; the budget tests start their own at 5/s.
+FAST_RATE_LIMIT = 50.0
+
+
+@pytest.fixture
+def emulator(emulator_factory: Callable[..., EmulatorServer]) -> EmulatorServer:
+    """An emulator behaving like D&B except for a 50 calls/s limit (no Retry-After)."""
+    return emulator_factory(rate_limit_per_second=FAST_RATE_LIMIT)
+
+
+@pytest.fixture
+def admin(emulator: EmulatorServer) -> Iterator[EmulatorAdmin]:
+    with EmulatorAdmin(emulator.url) as client:
+        yield client
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def connection_settings(emulator: EmulatorServer, state_dir: Path) -> DnbConnectionSettings:
+    """Settings for a client of ``emulator`` with quick backoff so fault tests stay short."""
+    return DnbConnectionSettings(
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        base_url=emulator.url,
+        state_dir=state_dir,
+        timeout_seconds=5.0,
+        initial_backoff_seconds=0.05,
+        max_backoff_seconds=0.5,
+        max_elapsed_seconds=30.0,
+        rate_limit_per_second=FAST_RATE_LIMIT * 0.9,
+    )
+
+
+@pytest.fixture
+def make_client(connection_settings: DnbConnectionSettings) -> Iterator[Callable[..., DnbClient]]:
+    """Build clients sharing the test's state directory; keyword arguments override settings."""
+    clients: list[DnbClient] = []
+
+    def build(**overrides: Any) -> DnbClient:
+        client = build_client(replace(connection_settings, **overrides))
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def client(make_client: Callable[..., DnbClient]) -> DnbClient:
+    return make_client()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    name = f"mp_test_{uuid.uuid4().hex[:12]}"
+    admin_engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin_engine.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - the message must say what is missing
+        pytest.fail(f"PostgreSQL at {POSTGRES_ADMIN_URL} is needed for this test: {exc}")
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin_engine.connect() as connection:
+        connection.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"), {"name": name}
+        )
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin_engine.dispose()
