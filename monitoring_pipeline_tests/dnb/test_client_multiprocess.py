@@ -9,7 +9,6 @@ import sys
 import pytest
 
 from monitoring_pipeline.dnb.emulator.admin_client import EmulatorAdmin
-
 from monitoring_pipeline_tests.conftest import CLIENT_ID
 from monitoring_pipeline_tests.dnb.ground_truth import delivered_keys
 
@@ -27,7 +26,8 @@ def _run_workers(emulator, admin, state_dir, tmp_path, database_url=None):
 
     jobs = [("MP_A", "drain"), ("MP_B", "drain"), ("MP_C", "replay")]
     processes = [
-        (reference, mode, _worker(emulator, state_for(reference), reference, mode, tmp_path / f"{reference}.json", database_url))
+        (reference, mode, _worker(emulator, state_for(reference), reference, mode, tmp_path / f"{reference}.json",
+                                  database_url))
         for reference, mode in jobs
     ]
     results = {}
