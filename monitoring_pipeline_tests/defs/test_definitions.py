@@ -1,0 +1,78 @@
+"""The code location loads, every resource builds from the environment, and the instance configs are valid."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.instance.config import dagster_instance_config
+
+import monitoring_pipeline.definitions
+from monitoring_pipeline.defs.dnb_registrations import dnb_registrations
+from monitoring_pipeline.defs.resources import DnbApiResource
+from monitoring_pipeline_tests.conftest import CLIENT_ID, CLIENT_SECRET
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def fake_environment(monkeypatch, emulator, tmp_path):
+    monkeypatch.setenv("DNB_BASE_URL", emulator.url)
+    monkeypatch.setenv("DNB_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("DNB_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("MONITORING_PIPELINE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    return importlib.reload(monitoring_pipeline.definitions).defs
+
+
+def test_definitions_load_without_any_environment(monkeypatch):
+    for name in ("DNB_BASE_URL", "DNB_CLIENT_ID", "DNB_CLIENT_SECRET", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    defs = importlib.reload(monitoring_pipeline.definitions).defs
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_every_resource_builds_from_the_environment(fake_environment, admin):
+    admin.create_registration("ENV_REF")
+    resources = fake_environment.resources
+    assert set(resources) == {"dnb"}
+    with dg.build_resources(resources) as built:
+        assert built.dnb.get_client().list_registrations() == ["ENV_REF"]
+
+
+def test_missing_credentials_fail_with_the_variable_name(monkeypatch):
+    monkeypatch.delenv("DNB_CLIENT_SECRET", raising=False)
+    monkeypatch.setenv("DNB_CLIENT_ID", CLIENT_ID)
+    defs = importlib.reload(monitoring_pipeline.definitions).defs
+    with pytest.raises(Exception, match="DNB_CLIENT_SECRET"), dg.build_resources(defs.resources):
+        pass
+
+
+def test_dnb_registrations_reports_counts_and_keeps_the_secret_out(emulator, admin, tmp_path):
+    admin.create_registration("ASSET_A")
+    admin.create_registration("ASSET_B", deliveryTrigger="WEBHOOK")
+    resource = DnbApiResource(
+        base_url=emulator.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, state_dir=str(tmp_path / "s")
+    )
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([dnb_registrations], resources={"dnb": resource}, instance=instance)
+        assert result.success
+        metadata = result.asset_materializations_for_node("dnb_registrations")[0].metadata
+        assert metadata["registrations"].value == 2
+        assert metadata["pull_ready"].value == 1
+        logs = instance.all_logs(result.run_id)
+        assert CLIENT_SECRET not in repr(logs)
+
+
+@pytest.mark.parametrize("name", ["dagster.yaml", "dagster.production.yaml"])
+def test_instance_configurations_are_valid(name, tmp_path, monkeypatch):
+    for variable in ("DAGSTER_PG_HOST", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB"):
+        monkeypatch.setenv(variable, "x")
+    shutil.copyfile(PROJECT_ROOT / name, tmp_path / "dagster.yaml")
+    config, _ = dagster_instance_config(str(tmp_path), "dagster.yaml")
+    assert config["telemetry"]["enabled"] is False
+    assert os.path.exists(tmp_path / "dagster.yaml")
