@@ -11,18 +11,47 @@ Run: .venv/bin/python bench/dnb_client_bench.py [--notifications 20000] [--limit
 from __future__ import annotations
 
 import argparse
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from monitoring_pipeline.dnb.emulator import EmulatorConfig, EmulatorServer
 from monitoring_pipeline.dnb.emulator.admin_client import EmulatorAdmin
 from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
 
 KEY, SECRET = "bench-key", "bench-secret"
 MIX = {"UPDATE": 0.9, "DELETE": 0.03, "TRANSFER": 0.03, "UNDER_REVIEW": 0.02, "SEED": 0.02}
+
+
+@contextmanager
+def emulator_process(rate_limit: float) -> Iterator[str]:
+    """The emulator in its own process, as D&B is: client and server do not share one interpreter."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitoring_pipeline.cli", "emulator", "--port", str(port),
+         "--client-id", KEY, "--rate-limit", str(rate_limit)],
+        env={"DNB_CLIENT_SECRET": SECRET, "PATH": "/usr/bin:/bin"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(url + "/_emulator/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def bare_drain(url: str, reference: str) -> int:
@@ -56,18 +85,18 @@ def client_drain(url: str, reference: str, state_dir: Path, rate: float | None) 
 
 
 def overhead(notifications: int) -> None:
-    with EmulatorServer(EmulatorConfig(client_id=KEY, client_secret=SECRET, rate_limit_per_second=None)) as server:
-        admin = EmulatorAdmin(server.url)
+    with emulator_process(rate_limit=0) as url:
+        admin = EmulatorAdmin(url)
         admin.create_registration("BENCH")
         admin.generate("BENCH", notifications, types=MIX)
         started = time.perf_counter()
-        assert bare_drain(server.url, "BENCH") == notifications
+        assert bare_drain(url, "BENCH") == notifications
         bare = time.perf_counter() - started
 
         admin.generate("BENCH", notifications, types=MIX)
         with tempfile.TemporaryDirectory() as state:
             started = time.perf_counter()
-            count, calls, _ = client_drain(server.url, "BENCH", Path(state), rate=None)
+            count, calls, _ = client_drain(url, "BENCH", Path(state), rate=None)
             ours = time.perf_counter() - started
         assert count == notifications
         print(f"drain {notifications} notifications, rate limit off ({calls} calls):")
@@ -77,13 +106,13 @@ def overhead(notifications: int) -> None:
 
 
 def efficiency(calls_wanted: int) -> None:
-    with EmulatorServer(EmulatorConfig(client_id=KEY, client_secret=SECRET, rate_limit_per_second=5)) as server:
-        admin = EmulatorAdmin(server.url)
+    with emulator_process(rate_limit=5) as url:
+        admin = EmulatorAdmin(url)
         admin.create_registration("BUDGET")
         admin.generate("BUDGET", (calls_wanted - 2) * 100, types={"UPDATE": 1})
         with tempfile.TemporaryDirectory() as state:
             started = time.perf_counter()
-            count, calls, client_429 = client_drain(server.url, "BUDGET", Path(state), rate=5.0)
+            count, calls, client_429 = client_drain(url, "BUDGET", Path(state), rate=5.0)
             elapsed = time.perf_counter() - started
         stats = admin.stats()
         # The first call goes at once; each later one needs 1/5 s of budget.

@@ -117,7 +117,8 @@ def _run_dagster_dev(emulator_url: str, client_id: str, client_secret: str, dags
     }
     command = [sys.executable, "-m", "dagster", "dev", "-m", "monitoring_pipeline.definitions", "-p", str(port)]
     click.echo(f"Starting Dagster on http://127.0.0.1:{port} (DAGSTER_HOME={home})")
-    process = subprocess.Popen(command, env=env)
+    # Run from DAGSTER_HOME so Dagster uses the dagster.yaml copied there (and warns about no other).
+    process = subprocess.Popen(command, env=env, cwd=home)
     try:
         process.wait()
     except KeyboardInterrupt:

@@ -215,9 +215,18 @@ class DnbClient:
         page_size: int = MAX_PAGE_SIZE,
         max_pages: int | None = None,
         deadline: float | None = None,
+        replay_first: bool = True,
     ) -> PullDrain:
-        """Pull until the queue is empty; see ``PullDrain``."""
-        return PullDrain(self, reference, since=since, page_size=page_size, max_pages=max_pages, deadline=deadline)
+        """Pull until the queue is empty (or a page or time budget ends); see ``PullDrain``."""
+        return PullDrain(
+            self,
+            reference,
+            since=since,
+            page_size=page_size,
+            max_pages=max_pages,
+            deadline=deadline,
+            replay_first=replay_first,
+        )
 
     def replay_window(
         self,
@@ -226,6 +235,7 @@ class DnbClient:
         end: datetime | None = None,
         *,
         page_size: int = MAX_PAGE_SIZE,
+        include_start: bool = True,
     ) -> Iterator[NotificationPage]:
         """Every notification delivered in ``[start, end)``, page by page, each exactly once.
 
@@ -233,15 +243,15 @@ class DnbClient:
         restarting one millisecond early because one Pull's notifications share a timestamp, and
         de-duplicating by content key. Replay has no offset either, so ``page_size`` must be at
         least the largest Pull page (keep the default 100) or the tail of a same-timestamp group
-        could never be reached.
+        could never be reached. ``include_start=False`` makes the window ``(start, end)``.
         """
         seen: set[str] = set()
-        after = start - timedelta(milliseconds=1)
+        after = start - timedelta(milliseconds=1) if include_start else start
         while True:
             page = self.replay(reference, after, page_size)
             if page is None:
                 return
-            fresh = _unseen(page, seen, not_before=start, before=end)
+            fresh = _unseen(page, seen, not_before=start, before=end, exclude_start=not include_start)
             if fresh.notifications:
                 yield fresh
             last = page.last_delivery
@@ -340,7 +350,9 @@ class DnbClient:
         except httpx.TransportError as exc:
             self.breaker.record_failure()
             raise DnbTransportError(
-                f"D&B exchange failed after the request was sent: {type(exc).__name__}", request_sent=True
+                f"D&B exchange failed after the request was sent: {type(exc).__name__}",
+                request_sent=True,
+                may_complete_later=isinstance(exc, httpx.TimeoutException),
             ) from exc
         if not response.is_success:
             if response.status_code >= 500:
@@ -411,9 +423,14 @@ class PullDrain:
     """Iterates Pull pages until D&B has nothing left, healing lost responses through Replay.
 
     Consume it page by page and land each page durably before asking for the next: the next Pull
-    happens only when the iterator is advanced. After landing a page, persist ``resume_from``:
-    the point a later Replay must start from so that nothing delivered to us can be missed. It
-    trails behind while a lost response has not been healed yet.
+    happens only when the iterator is advanced. After landing a page, persist ``resume_from`` as
+    the cursor: the point a later Replay must start from so that nothing delivered to us can be
+    missed. It trails behind while a lost response is unhealed, and stays at the gap after a
+    timed-out Pull, which D&B may complete after we gave up on it.
+
+    With ``since`` (the cursor), the drain first replays from it: that lands whatever a crash
+    between a Pull and its write left behind. Landing must be idempotent by content key, since
+    those notifications may already be stored.
     """
 
     def __init__(
@@ -425,8 +442,10 @@ class PullDrain:
         page_size: int,
         max_pages: int | None,
         deadline: float | None,
+        replay_first: bool = True,
     ) -> None:
         self.client = client
+        self.replay_first = replay_first and since is not None
         self.reference = validate_reference(reference)
         self.since = since
         self.page_size = _page_size(page_size)
@@ -438,18 +457,31 @@ class PullDrain:
         self.recovered = 0
         self.lost_responses = 0
         self.exhausted = False  # True once D&B answered "no notifications"
+        self.replay_refused = False  # the cursor was older than D&B's replay window
         self._seen: set[str] = set()
         self._latest: datetime | None = since
 
     def __iter__(self) -> Iterator[NotificationPage]:
         gap_from: datetime | None = None
+        unsettled = False  # a timed-out Pull may still complete on D&B's side
         consecutive_losses = 0
+        if self.replay_first and self.since is not None:
+            try:
+                yield from self._heal(self.since)
+            except DnbRequestError as error:
+                if error.error_code != "10002":
+                    raise
+                # The cursor is older than D&B's replay window: what it missed is beyond recovery.
+                log.warning("D&B refused to replay %s from its cursor (%s); pulling on", self.reference, error)
+                self.replay_refused = True
+            self.resume_from = self._latest
         while not self._out_of_budget():
             try:
                 page = self.client.pull(self.reference, self.page_size)
-            except DnbResponseLostError:
+            except DnbResponseLostError as lost:
                 self.lost_responses += 1
                 consecutive_losses += 1
+                unsettled = unsettled or lost.may_complete_later
                 if consecutive_losses >= self.client.retry_policy.max_attempts:
                     raise
                 gap_from = gap_from or self._heal_start()
@@ -468,9 +500,9 @@ class PullDrain:
             if fresh.notifications:
                 yield fresh
         if gap_from is not None:
-            # A timed-out Pull may have completed on D&B's side after our first heal.
+            # A lost response's notifications may have been stamped after our first heal.
             yield from self._heal(gap_from)
-            self.resume_from = self._latest
+            self.resume_from = gap_from if unsettled else self._latest
 
     def _out_of_budget(self) -> bool:
         if self.max_pages is not None and self.pages >= self.max_pages:
@@ -485,7 +517,8 @@ class PullDrain:
         return reference_time - timedelta(minutes=2)
 
     def _heal(self, gap_from: datetime) -> Iterator[NotificationPage]:
-        for page in self.client.replay_window(self.reference, gap_from, page_size=self.page_size):
+        # Strictly after: the page stamped ``gap_from`` was yielded whole (one Pull, one timestamp).
+        for page in self.client.replay_window(self.reference, gap_from, include_start=False):
             fresh = self._accept(page)
             if fresh.notifications:
                 fresh.recovered = True
@@ -568,8 +601,12 @@ def _unseen(
     *,
     not_before: datetime | None = None,
     before: datetime | None = None,
+    exclude_start: bool = False,
 ) -> NotificationPage:
-    """The part of ``page`` not yet seen and inside ``[not_before, before)``; marks it seen."""
+    """The part of ``page`` not yet seen and inside ``[not_before, before)``; marks it seen.
+
+    ``exclude_start`` makes the window open at ``not_before``.
+    """
     kept: list[dict[str, Any]] = []
     keys: list[str] = []
     for raw, key in zip(page.notifications, page.keys, strict=True):
@@ -577,7 +614,8 @@ def _unseen(
             continue
         moment = _delivery_time(raw)
         if moment is not None and (
-            (not_before is not None and moment < not_before) or (before is not None and moment >= before)
+            (not_before is not None and (moment < not_before or (exclude_start and moment == not_before)))
+            or (before is not None and moment >= before)
         ):
             continue
         seen.add(key)

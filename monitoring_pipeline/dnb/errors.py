@@ -73,12 +73,14 @@ class DnbTransportError(DnbError):
 
     ``request_sent`` is False when the request provably never reached D&B (connect errors), which
     matters for the destructive Pull: anything else may have consumed notifications.
+    ``may_complete_later`` is True for timeouts: D&B may still be processing the request.
     """
 
     retryable = True
 
-    def __init__(self, message: str, *, request_sent: bool) -> None:
+    def __init__(self, message: str, *, request_sent: bool, may_complete_later: bool = False) -> None:
         self.request_sent = request_sent
+        self.may_complete_later = may_complete_later
         super().__init__(message)
 
 
@@ -101,6 +103,7 @@ class DnbResponseLostError(DnbError):
 
     def __init__(self, message: str, *, cause: DnbError) -> None:
         self.cause = cause
+        self.may_complete_later = bool(getattr(cause, "may_complete_later", False))
         super().__init__(message)
 
 

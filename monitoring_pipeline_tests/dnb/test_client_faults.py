@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from monitoring_pipeline.dnb.errors import DnbCircuitOpenError, DnbServerError
 from monitoring_pipeline.dnb.resilience import RetryPolicy
-from monitoring_pipeline_tests.dnb.ground_truth import assert_exactly_once
+from monitoring_pipeline_tests.dnb.ground_truth import assert_exactly_once, delivered_keys
 
 
 @pytest.fixture
@@ -92,3 +94,44 @@ def test_backoff_honours_retry_after_and_grows_exponentially_with_jitter():
         waits = [policy.backoff(attempt) for _ in range(200)]
         assert all(step / 2 <= w <= step for w in waits)
         assert len(set(waits)) > 1
+
+
+def test_timeouts_on_safe_calls_are_retried(make_client, admin):
+    admin.create_registration("SLOW_LIST")
+    client = make_client(timeout_seconds=0.3)
+    client.list_registrations()
+    admin.faults(latency={"seconds": 1.0, "count": 1, "paths": ["registrations"]})
+    assert client.list_registrations() == ["SLOW_LIST"]
+    assert client.stats.retries == 1
+
+
+def test_a_timed_out_pull_completing_later_is_recovered_by_the_next_drain(make_client, admin, loaded):
+    client = make_client(timeout_seconds=0.2)
+    admin.faults(latency={"seconds": 0.6, "count": 1, "paths": ["notifications"]})
+
+    first = client.drain(loaded)
+    first_pages = list(first)
+    _wait_until_everything_is_delivered(admin, loaded, 500)
+    # The timed-out Pull may complete after the drain: the cursor must not have moved past it.
+    assert first.lost_responses == 1
+    second_pages = list(client.drain(loaded, since=first.resume_from))
+
+    store = {key for page in first_pages + second_pages for key in page.keys}  # idempotent landing
+    assert store == set(delivered_keys(admin, loaded))
+    assert len(store) == 500
+
+
+def test_a_cursor_older_than_the_replay_window_does_not_block_pulling(client, admin, loaded):
+    old_cursor = list(client.drain(loaded, max_pages=1))[0].last_delivery
+    admin.advance_clock(15 * 24 * 3600)
+    admin.generate(loaded, 5)
+    drain = client.drain(loaded, since=old_cursor)
+    pages = list(drain)
+    assert drain.replay_refused
+    assert sum(len(p) for p in pages) == 5  # the 399 older ones expired un-pulled after 4 days
+
+
+def _wait_until_everything_is_delivered(admin, reference, count, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while len(admin.deliveries(reference)) < count and time.monotonic() < deadline:
+        time.sleep(0.1)

@@ -109,3 +109,18 @@ def test_unpulled_notifications_expire_after_four_days(client, admin):
     admin.advance_clock(4 * 24 * 3600 + 60)
     assert client.pull("PULL_EXPIRY") is None
     assert admin.stats()["expired_notifications"] == 5
+
+
+def test_a_page_pulled_but_never_landed_comes_back_through_the_next_drain(client, admin):
+    admin.create_registration("PULL_CRASH")
+    admin.generate("PULL_CRASH", 250)
+    drain = iter(first := client.drain("PULL_CRASH"))
+    landed = next(drain)
+    cursor = first.resume_from  # persisted with the landed page
+    next(drain)  # pulled, then the process dies before writing it
+
+    second = client.drain("PULL_CRASH", since=cursor)
+    pages = list(second)
+
+    assert second.recovered == 100  # the lost page, via Replay strictly after the cursor
+    assert assert_exactly_once(admin, "PULL_CRASH", [landed, *pages]) == 250
