@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from monitoring_pipeline.dnb.client import DnbClient
 from monitoring_pipeline.dnb.emulator import EmulatorConfig, EmulatorServer
 from monitoring_pipeline.dnb.emulator.admin_client import EmulatorAdmin
 from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
+from monitoring_pipeline.storage.database import create_db_engine, migrate
+from monitoring_pipeline.storage.schema import metadata
 
 CLIENT_ID = "test-key"
 CLIENT_SECRET = "test-secret-do-not-print"
@@ -114,3 +116,35 @@ def postgres_url() -> Iterator[str]:
         )
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin_engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated project database in a SQLite file (the local default)."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'project.db'}")
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _pg_engine(postgres_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(postgres_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine(_pg_engine: Engine) -> Engine:
+    """The session's migrated PostgreSQL database, emptied of project data before each test."""
+    project_tables = [t for t in metadata.sorted_tables if t.name not in ("dnb_rate_limit", "dnb_token_cache")]
+    with _pg_engine.begin() as connection:
+        connection.execute(text("TRUNCATE " + ", ".join(t.name for t in project_tables) + " RESTART IDENTITY"))
+    return _pg_engine
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """The project database on both backends: SQLite (local default) and PostgreSQL (production)."""
+    return request.getfixturevalue("sqlite_engine" if request.param == "sqlite" else "pg_engine")

@@ -25,13 +25,16 @@ def _normalised_delivery(raw: Mapping[str, Any]) -> str | None:
         return stamp
 
 
-def notification_key(reference: str, raw: Mapping[str, Any]) -> str:
+def notification_key(reference: str, raw: Any) -> str:
     """sha256 of (reference, DUNS, type, deliveryTimeStamp, elements, organization).
 
     Works on malformed notifications too (missing parts hash as null) so quarantined records get
     keys as stable as valid ones. The timestamp is normalised to milliseconds so Pull and Replay
     renderings of the same instant agree.
     """
+    if not isinstance(raw, Mapping):
+        # Not even an object: still quarantined, under a key as stable as any other.
+        return hashlib.sha256(canonical_json({"reference": reference, "raw": raw}).encode("utf-8")).hexdigest()
     organization = raw.get("organization")
     duns = organization.get("duns") if isinstance(organization, Mapping) else None
     material = {

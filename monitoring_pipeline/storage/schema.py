@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"refusing a naive datetime for a UTC column: {value!r}")
+        value = value.astimezone(UTC)
+        # SQLite compares text: store every value in one (naive UTC) form so ordering holds.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 metadata = MetaData(
     naming_convention={
@@ -19,7 +45,7 @@ dnb_rate_limit = Table(
     "dnb_rate_limit",
     metadata,
     Column("limiter_key", String(64), primary_key=True),
-    Column("next_slot", DateTime(timezone=True), nullable=False),
+    Column("next_slot", UtcDateTime(), nullable=False),
 )
 
 # The D&B access token, shared by every process of this deployment for its lifetime.
@@ -28,6 +54,144 @@ dnb_token_cache = Table(
     metadata,
     Column("cache_key", String(64), primary_key=True),
     Column("access_token", Text, nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+_BIGINT_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
+
+# Every notification ever pulled or replayed, landed before the next Pull: the durable store.
+dnb_landed_notifications = Table(
+    "dnb_landed_notifications",
+    metadata,
+    Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    Column("notification_key", String(64), nullable=False, unique=True),
+    Column("reference", String(64), nullable=False),
+    Column("duns", String(9), nullable=False),
+    Column("notification_type", String(32), nullable=False),
+    Column("delivery_ts", UtcDateTime(), nullable=False),
+    Column("delivery_day", Date, nullable=False),
+    Column("page_position", Integer, nullable=False),
+    Column("payload", Text, nullable=False),  # the notification's JSON as received
+    Column("source", String(8), nullable=False),  # pull | replay
+    Column("landed_at", UtcDateTime(), nullable=False),
+    Index("ix_dnb_landed_day_reference", "delivery_day", "reference", "delivery_ts"),
+)
+
+# Notifications that failed validation: kept with the reason, never dropped, never blocking the rest.
+dnb_quarantine = Table(
+    "dnb_quarantine",
+    metadata,
+    Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    Column("notification_key", String(64), nullable=False, unique=True),
+    Column("reference", String(64), nullable=False),
+    Column("delivery_day", Date, nullable=False),  # the delivery day when parseable, else the landing day
+    Column("reason", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("source", String(8), nullable=False),
+    Column("landed_at", UtcDateTime(), nullable=False),
+    Index("ix_dnb_quarantine_day", "delivery_day"),
+)
+
+# Per registration: the landing cursor and the health of its last pulls.
+dnb_registration_status = Table(
+    "dnb_registration_status",
+    metadata,
+    Column("reference", String(64), primary_key=True),
+    Column("resume_from", UtcDateTime()),  # replay from here to miss nothing
+    Column("last_attempt_at", UtcDateTime()),
+    Column("last_success_at", UtcDateTime()),
+    Column("last_error", Text),
+    Column("landed_total", BigInteger, nullable=False, default=0),
+    Column("quarantined_total", BigInteger, nullable=False, default=0),
+)
+
+# notifications_table: one row per valid notification of a day...
+dnb_notifications = Table(
+    "dnb_notifications",
+    metadata,
+    Column("notification_key", String(64), primary_key=True),
+    Column("reference", String(64), nullable=False),
+    Column("duns", String(9), nullable=False),
+    Column("notification_type", String(32), nullable=False),
+    Column("delivery_ts", UtcDateTime(), nullable=False),
+    Column("delivery_day", Date, nullable=False),
+    Column("element_count", Integer, nullable=False),
+    Index("ix_dnb_notifications_day", "delivery_day"),
+    Index("ix_dnb_notifications_duns", "duns"),
+)
+
+# ...and one row per element change in it.
+dnb_notification_elements = Table(
+    "dnb_notification_elements",
+    metadata,
+    Column("notification_key", String(64), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("delivery_day", Date, nullable=False),
+    Column("duns", String(9), nullable=False),
+    Column("element", String(512), nullable=False),
+    Column("previous", Text),  # JSON
+    Column("current", Text),  # JSON
+    Column("changed_at", UtcDateTime()),
+    Index("ix_dnb_notification_elements_day", "delivery_day"),
+)
+
+# monitored_companies: each company's current state per registration.
+dnb_companies = Table(
+    "dnb_companies",
+    metadata,
+    Column("reference", String(64), primary_key=True),
+    Column("duns", String(9), primary_key=True),
+    Column("status", String(32), nullable=False),  # active | deleted | under_review | transferred | exited | removed
+    Column("transferred_to", String(9)),
+    Column("state", Text),  # JSON: last SEED with every later UPDATE applied
+    Column("last_notification_type", String(32), nullable=False),
+    Column("last_delivery_ts", UtcDateTime(), nullable=False),
+    Column("last_landed_id", BigInteger, nullable=False),
+    Column("updates_applied", Integer, nullable=False, default=0),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# Every file written to a destination, with its checksum: drives incremental writes and verification.
+dnb_file_manifest = Table(
+    "dnb_file_manifest",
+    metadata,
+    Column("destination", String(32), primary_key=True),  # local | sftp | s3
+    Column("path", String(1024), primary_key=True),  # relative to the destination's base
+    Column("delivery_day", Date, nullable=False),
+    Column("reference", String(64), nullable=False),
+    Column("notification_count", Integer, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("written_at", UtcDateTime(), nullable=False),
+    Index("ix_dnb_file_manifest_day", "destination", "delivery_day"),
+)
+
+# What registration sync applied to D&B, and when.
+dnb_subject_sync_log = Table(
+    "dnb_subject_sync_log",
+    metadata,
+    Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    Column("reference", String(64), nullable=False),
+    Column("duns", String(9), nullable=False),
+    Column("action", String(16), nullable=False),  # add | remove | unsuppress
+    Column("method", String(16), nullable=False),  # single | batch
+    Column("result_code", String(16)),
+    Column("applied_at", UtcDateTime(), nullable=False),
+    Column("run_id", String(64)),
+    Index("ix_dnb_subject_sync_log_reference", "reference", "applied_at"),
+)
+
+# Portfolio changes D&B asks for through TRANSFER notifications (remove the old DUNS, add the retained one).
+dnb_portfolio_actions = Table(
+    "dnb_portfolio_actions",
+    metadata,
+    Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    Column("notification_key", String(64), nullable=False, unique=True),
+    Column("reference", String(64), nullable=False),
+    Column("old_duns", String(9), nullable=False),
+    Column("retained_duns", String(9), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | applied | ignored
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("applied_at", UtcDateTime()),
 )
