@@ -1,0 +1,95 @@
+"""notifications_table and notification_metrics: idempotent per day, incremental for new rows, right figures."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from monitoring_pipeline.dnb.emulator.generator import NotificationGenerator
+from monitoring_pipeline.dnb.models import NotificationPage
+from monitoring_pipeline.dnb.timestamps import format_millis
+from monitoring_pipeline.notifications.day_tables import build_day_tables, day_row_counts
+from monitoring_pipeline.notifications.landing import land_page
+from monitoring_pipeline.notifications.metrics import day_metrics
+from monitoring_pipeline.storage.schema import dnb_notification_elements, dnb_notifications
+
+DAY = date(2026, 11, 20)
+
+
+def land(engine, count, *, at, reference="DAY_REF", seed=1, types=None):
+    generator = NotificationGenerator(seed=seed, seed_block_kb=2)
+    notifications = generator.generate(count, now=at, types=types or {"UPDATE": 0.8, "DELETE": 0.1, "SEED": 0.1})
+    for notification in notifications:
+        notification["deliveryTimeStamp"] = format_millis(at)
+    page = NotificationPage(reference=reference, notifications=notifications, transaction_id=None, source="pull")
+    return land_page(engine, page)
+
+
+def rows(engine):
+    with engine.connect() as connection:
+        notifications = connection.execute(select(dnb_notifications).order_by(dnb_notifications.c.notification_key)).all()
+        elements = connection.execute(
+            select(dnb_notification_elements).order_by(
+                dnb_notification_elements.c.notification_key, dnb_notification_elements.c.position
+            )
+        ).all()
+    return notifications, elements
+
+
+def test_rebuild_is_idempotent_and_matches_what_landed(engine):
+    noon = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    land(engine, 60, at=noon)
+    land(engine, 40, at=noon + timedelta(minutes=5), seed=2)
+    land(engine, 10, at=noon + timedelta(days=1), seed=3)  # another day stays untouched
+
+    first = build_day_tables(engine, DAY, rebuild=True)
+    snapshot = rows(engine)
+    second = build_day_tables(engine, DAY, rebuild=True)
+
+    assert first.notifications == second.notifications == 100
+    assert rows(engine) == snapshot
+    assert day_row_counts(engine, DAY) == (100, 100)
+    assert first.elements == len([e for e in snapshot[1] if e.delivery_day == DAY]) > 0
+
+
+def test_incremental_run_adds_only_new_notifications(engine):
+    noon = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    land(engine, 50, at=noon)
+    build_day_tables(engine, DAY, rebuild=False)
+    land(engine, 7, at=noon + timedelta(minutes=1), seed=9)
+
+    added = build_day_tables(engine, DAY, rebuild=False)
+
+    assert added.notifications == 7
+    assert day_row_counts(engine, DAY) == (57, 57)
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(dnb_notifications)).scalar_one() == 57
+
+
+def test_element_rows_keep_shapes_and_timestamps(engine):
+    noon = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    land(engine, 30, at=noon, types={"UPDATE": 1})
+    build_day_tables(engine, DAY, rebuild=True)
+    _, elements = rows(engine)
+    assert all(e.element.startswith("organization.") for e in elements)
+    assert all(e.changed_at is not None and e.changed_at <= noon for e in elements)
+    values = [json.loads(v) for e in elements for v in (e.previous, e.current) if v is not None]
+    assert any(isinstance(v, dict) for v in values) and any(isinstance(v, list) for v in values)
+
+
+def test_metrics_count_types_companies_and_lag(engine):
+    noon = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    land(engine, 80, at=noon, types={"UPDATE": 0.75, "DELETE": 0.25})
+    build_day_tables(engine, DAY, rebuild=True)
+
+    metrics = day_metrics(engine, DAY)
+    metadata = metrics.as_metadata()
+
+    assert metadata["notifications"] == 80
+    assert metadata["type_update"] + metadata["type_delete"] == 80
+    assert metadata["type_seed"] == 0  # every type always present: stable keys for plots
+    assert 0 < metadata["duns_affected"] <= 80
+    assert 0 < metadata["delivery_lag_p50_seconds"] <= metadata["delivery_lag_p95_seconds"]
+    assert metadata["delivery_lag_max_seconds"] <= 36 * 3600 + 1  # the generator's changes are < 36 h old
