@@ -46,3 +46,20 @@ def notification_key(reference: str, raw: Any) -> str:
         "organization": organization,
     }
     return hashlib.sha256(canonical_json(material).encode("utf-8")).hexdigest()
+
+
+def page_keys(reference: str, notifications: list[Any]) -> list[str]:
+    """Keys for one page, telling apart byte-identical notifications delivered together.
+
+    D&B can hand out the same content twice in one Pull (two DELETEs for one DUNS, say). The
+    first copy keeps the plain content key; the k-th repeat gets the key hashed with ``#k``. Pull
+    and Replay return a timestamp group in the same order, so every copy keeps its key.
+    """
+    seen: dict[str, int] = {}
+    keys = []
+    for raw in notifications:
+        key = notification_key(reference, raw)
+        repeat = seen.get(key, 0)
+        seen[key] = repeat + 1
+        keys.append(key if repeat == 0 else hashlib.sha256(f"{key}#{repeat}".encode()).hexdigest())
+    return keys

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from monitoring_pipeline.dnb.keys import notification_key
+from monitoring_pipeline.dnb.keys import page_keys
 from monitoring_pipeline.dnb.timestamps import parse_dnb_timestamp
 
 NOTIFICATION_TYPES = (
@@ -173,7 +173,7 @@ class NotificationPage:
 
     def __post_init__(self) -> None:
         if not self.keys:
-            self.keys = [notification_key(self.reference, raw) for raw in self.notifications]
+            self.keys = page_keys(self.reference, self.notifications)
 
     def __len__(self) -> int:
         return len(self.notifications)

@@ -6,15 +6,16 @@ from collections import Counter
 from collections.abc import Iterable
 
 from monitoring_pipeline.dnb.emulator.admin_client import EmulatorAdmin
-from monitoring_pipeline.dnb.keys import notification_key
+from monitoring_pipeline.dnb.keys import page_keys
 from monitoring_pipeline.dnb.models import NotificationPage
 
 
 def delivered_keys(admin: EmulatorAdmin, reference: str) -> Counter[str]:
-    """Content keys of every notification the emulator handed out for ``reference``."""
-    return Counter(
-        notification_key(reference, entry["notification"]) for entry in admin.deliveries(reference=reference)
-    )
+    """Keys of every notification the emulator handed out for ``reference``, page by page as delivered."""
+    pages: dict[str, list] = {}
+    for entry in admin.deliveries(reference=reference):
+        pages.setdefault(entry["deliveryTimeStamp"], []).append(entry["notification"])
+    return Counter(key for page in pages.values() for key in page_keys(reference, page))
 
 
 def landed_keys(pages: Iterable[NotificationPage]) -> Counter[str]:
