@@ -1,11 +1,64 @@
-"""Assembles the Dagster Definitions from ``defs``; nothing else."""
+"""Assembles the Dagster Definitions from ``defs``; nothing else.
+
+Bad registration files or settings stop the code location from loading, with a message naming the file
+or variable: the project refuses to start rather than half-run.
+"""
 
 import dagster as dg
 
 from monitoring_pipeline.defs.dnb_registrations import dnb_registrations
-from monitoring_pipeline.defs.resources import dnb_resource_from_env
+from monitoring_pipeline.defs.landing_sensor import build_landing_sensor
+from monitoring_pipeline.defs.notifications import build_notification_assets
+from monitoring_pipeline.defs.partitions import daily_partitions
+from monitoring_pipeline.defs.registration_sync import dnb_registration_sync, dnb_registration_sync_sensor
+from monitoring_pipeline.defs.resources import (
+    NotificationStorageResource,
+    RegistrationsResource,
+    dnb_resource_from_env,
+    project_database_from_env,
+)
+from monitoring_pipeline.notifications.registrations import default_registrations_dir, load_registrations
+from monitoring_pipeline.settings import NotificationSettings
+
+settings = NotificationSettings.from_env()
+registrations_dir = default_registrations_dir()
+load_registrations(registrations_dir)  # validate now: fail the load, not the first run
+
+(dnb_notifications, notification_files, notifications_table, company_changes, notification_metrics,
+ monitored_companies, landing_freshness) = build_notification_assets(settings)
+
+landing_freshness_job = dg.define_asset_job(
+    "landing_freshness_check", selection=dg.AssetSelection.checks(landing_freshness)
+)
 
 defs = dg.Definitions(
-    assets=[dnb_registrations],
-    resources={"dnb": dnb_resource_from_env()},
+    assets=[dnb_registrations, dnb_registration_sync, dnb_notifications, notification_files, notifications_table,
+            company_changes, notification_metrics, monitored_companies],
+    asset_checks=[landing_freshness],
+    jobs=[landing_freshness_job],
+    schedules=[
+        dg.ScheduleDefinition(
+            job=landing_freshness_job,
+            cron_schedule="*/10 * * * *",
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+            description="Checks every 10 minutes that each registration was pulled recently.",
+        )
+    ],
+    sensors=[
+        build_landing_sensor(
+            settings,
+            daily_partitions(settings),
+            [dnb_notifications, notification_files, notifications_table, company_changes, notification_metrics],
+            monitored_companies,
+        ),
+        dnb_registration_sync_sensor,
+    ],
+    resources={
+        "dnb": dnb_resource_from_env(),
+        "database": project_database_from_env(settings),
+        "storage": NotificationStorageResource(
+            base_path=str(settings.data_dir), formats=list(settings.formats), gzip=settings.gzip
+        ),
+        "registrations": RegistrationsResource(directory=str(registrations_dir)),
+    },
 )

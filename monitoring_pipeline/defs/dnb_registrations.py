@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from monitoring_pipeline.defs.metadata import markdown_table
 from monitoring_pipeline.defs.resources import DnbApiResource
 
 
@@ -35,15 +36,6 @@ def dnb_registrations(context: dg.AssetExecutionContext, dnb: DnbApiResource) ->
             "registrations": dg.MetadataValue.int(len(rows)),
             "pull_ready": dg.MetadataValue.int(len(pull_ready)),
             "dnb_calls": dg.MetadataValue.int(client.stats.calls),
-            "preview": dg.MetadataValue.md(_markdown_table(rows)),
+            "preview": markdown_table(rows, empty="_no registrations_"),
         }
     )
-
-
-def _markdown_table(rows: list[dict]) -> str:
-    if not rows:
-        return "_no registrations_"
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in rows]
-    return "\n".join(lines)

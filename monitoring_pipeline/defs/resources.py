@@ -1,15 +1,21 @@
 """Dagster resources: thin configuration over the plain-Python clients."""
 
 
+import os
+import threading
 from pathlib import Path
 from typing import Literal
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
+from sqlalchemy import Engine
 
 from monitoring_pipeline.dnb.client import PRODUCTION_BASE_URL, DnbClient
 from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
-from monitoring_pipeline.settings import state_dir
+from monitoring_pipeline.notifications.exports import ExportSettings
+from monitoring_pipeline.notifications.registrations import RegistrationConfig, load_registrations
+from monitoring_pipeline.settings import NotificationSettings, state_dir
+from monitoring_pipeline.storage.database import create_db_engine, migrate
 
 
 class DnbApiResource(dg.ConfigurableResource):
@@ -72,5 +78,56 @@ def dnb_resource_from_env() -> DnbApiResource:
         client_secret=dg.EnvVar("DNB_CLIENT_SECRET"),
         api_version=dg.EnvVar("DNB_API_VERSION").get_value("v3") or "v3",  # type: ignore[arg-type]
         rate_limit_per_second=float(dg.EnvVar("DNB_RATE_LIMIT_PER_SECOND").get_value("5") or 5),
-        database_url=dg.EnvVar("DATABASE_URL").get_value() or None,
+        # An EnvVar, not its value: the URL may carry a password and resource config shows in the UI.
+        database_url=dg.EnvVar("DATABASE_URL") if os.environ.get("DATABASE_URL") else None,
     )
+
+
+def project_database_from_env(settings: NotificationSettings) -> "ProjectDatabaseResource":
+    """DATABASE_URL (as an EnvVar, never its value) when set, else the local SQLite file."""
+    if os.environ.get("DATABASE_URL"):
+        return ProjectDatabaseResource(url=dg.EnvVar("DATABASE_URL"))
+    return ProjectDatabaseResource(url=settings.database_url)
+
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+class ProjectDatabaseResource(dg.ConfigurableResource):
+    """The project database (SQLite file by default, PostgreSQL in production), migrated on first use."""
+
+    url: str = Field(description="SQLAlchemy URL; pass DATABASE_URL as dg.EnvVar in production.")
+
+    def get_engine(self) -> Engine:
+        """One engine per process and URL, migrated to the latest revision the first time."""
+        with _ENGINES_LOCK:
+            engine = _ENGINES.get(self.url)
+            if engine is None:
+                engine = create_db_engine(self.url)
+                migrate(engine)
+                _ENGINES[self.url] = engine
+            return engine
+
+
+class NotificationStorageResource(dg.ConfigurableResource):
+    """Where and how notification files are written on local disk."""
+
+    base_path: str = Field(description="Root of the notifications/YYYY/MM/DD/<reference>/ tree.")
+    formats: list[str] = Field(default=["json"], description="json (always), csv, parquet.")
+    gzip: bool = Field(default=False, description="Compress JSON and CSV files.")
+
+    def export_settings(self) -> ExportSettings:
+        return ExportSettings(base_path=Path(self.base_path).expanduser(), formats=tuple(self.formats), gzip=self.gzip)
+
+
+class RegistrationsResource(dg.ConfigurableResource):
+    """The declared registrations and portfolios (config/registrations/*.yaml)."""
+
+    directory: str = Field(description="Folder of registration YAML files.")
+
+    def load(self) -> list[RegistrationConfig]:
+        return load_registrations(Path(self.directory))
+
+    def pulled_references(self) -> list[str]:
+        return [config.reference for config in self.load() if config.pulls]

@@ -76,6 +76,7 @@ dnb_landed_notifications = Table(
     Column("source", String(8), nullable=False),  # pull | replay
     Column("landed_at", UtcDateTime(), nullable=False),
     Index("ix_dnb_landed_day_reference", "delivery_day", "reference", "delivery_ts"),
+    Index("ix_dnb_landed_company", "reference", "duns", "id"),
 )
 
 # Notifications that failed validation: kept with the reason, never dropped, never blocking the rest.
@@ -150,6 +151,7 @@ dnb_companies = Table(
     Column("last_landed_id", BigInteger, nullable=False),
     Column("updates_applied", Integer, nullable=False, default=0),
     Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_dnb_companies_last_landed_id", "last_landed_id"),
 )
 
 # Every file written to a destination, with its checksum: drives incremental writes and verification.

@@ -36,12 +36,23 @@ def test_definitions_load_without_any_environment(monkeypatch):
     dg.Definitions.validate_loadable(defs)
 
 
-def test_every_resource_builds_from_the_environment(fake_environment, admin):
+def test_every_resource_builds_from_the_environment(fake_environment, admin, tmp_path):
     admin.create_registration("ENV_REF")
     resources = fake_environment.resources
-    assert set(resources) == {"dnb"}
+    assert set(resources) == {"dnb", "database", "storage", "registrations"}
     with dg.build_resources(resources) as built:
         assert built.dnb.get_client().list_registrations() == ["ENV_REF"]
+        assert str(built.database.get_engine().url) == f"sqlite:///{tmp_path / 'home' / 'project.db'}"
+        assert built.storage.export_settings().base_path == tmp_path / "home" / "data"
+        assert {c.reference for c in built.registrations.load()} == {"DEMO_STD", "DEMO_FINANCE", "DEMO_RISK"}
+
+
+def test_a_database_password_never_reaches_resource_config(monkeypatch, postgres_url):
+    secret_url = postgres_url.replace("postgres@", "postgres:s3cr3t-pw@")
+    monkeypatch.setenv("DATABASE_URL", secret_url)
+    defs = importlib.reload(monitoring_pipeline.definitions).defs
+    for resource in defs.resources.values():
+        assert "s3cr3t-pw" not in repr(resource)
 
 
 def test_missing_credentials_fail_with_the_variable_name(monkeypatch):

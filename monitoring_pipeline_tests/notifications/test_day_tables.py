@@ -29,7 +29,9 @@ def land(engine, count, *, at, reference="DAY_REF", seed=1, types=None):
 
 def rows(engine):
     with engine.connect() as connection:
-        notifications = connection.execute(select(dnb_notifications).order_by(dnb_notifications.c.notification_key)).all()
+        notifications = connection.execute(
+            select(dnb_notifications).order_by(dnb_notifications.c.notification_key)
+        ).all()
         elements = connection.execute(
             select(dnb_notification_elements).order_by(
                 dnb_notification_elements.c.notification_key, dnb_notification_elements.c.position

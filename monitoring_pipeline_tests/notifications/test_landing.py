@@ -19,7 +19,9 @@ from monitoring_pipeline_tests.dnb.ground_truth import delivered_keys
 GOOD = {
     "type": "UPDATE",
     "organization": {"duns": "001017545"},
-    "elements": [{"element": "organization.primaryName", "previous": "A", "current": "B", "timestamp": "2026-11-17T01:23:13Z"}],
+    "elements": [
+        {"element": "organization.primaryName", "previous": "A", "current": "B", "timestamp": "2026-11-17T01:23:13Z"}
+    ],
     "deliveryTimeStamp": "2026-11-20T11:06:48.292Z",
 }
 

@@ -23,6 +23,7 @@ class EmulatorConfig:
     replay_window_seconds: float = FOURTEEN_DAYS_SECONDS
     batch_apply_delay_seconds: float = 0.5
     extra_credentials: dict[str, str] = field(default_factory=dict)
+    start_offset_seconds: float = 0.0  # negative: the clock starts in the past (deliveries on earlier days)
 
     def __post_init__(self) -> None:
         _require_text("client_id", self.client_id)

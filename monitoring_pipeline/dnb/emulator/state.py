@@ -91,7 +91,7 @@ class EmulatorState:
         self._reset_data()
 
     def _reset_data(self) -> None:
-        self._offset = timedelta()
+        self._offset = timedelta(seconds=self.config.start_offset_seconds)
         self._tokens: dict[str, Token] = {}
         self._registrations: dict[str, Registration] = {}
         self._log: list[Delivery] = []
@@ -101,14 +101,14 @@ class EmulatorState:
         self.stats = CallStats()
 
     def reset(self) -> None:
-        """Forget registrations, queues, log, tokens, faults, stats and clock offset; keep the config."""
+        """Forget registrations, queues, log, tokens, faults, stats and clock moves; keep the config."""
         with self.lock:
             self._reset_data()
 
     # ----- clock -----------------------------------------------------------------------------------
 
     def now(self) -> datetime:
-        """Emulator time: real UTC time moved forward by every ``advance``."""
+        """Emulator time: real UTC time plus the configured start offset and every ``advance``."""
         return datetime.now(UTC) + self._offset
 
     def advance(self, seconds: float) -> datetime:

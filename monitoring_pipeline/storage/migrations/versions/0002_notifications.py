@@ -28,6 +28,9 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("reference", "duns", name=op.f("pk_dnb_companies")),
     )
+    with op.batch_alter_table("dnb_companies", schema=None) as batch_op:
+        batch_op.create_index("ix_dnb_companies_last_landed_id", ["last_landed_id"], unique=False)
+
     op.create_table(
         "dnb_file_manifest",
         sa.Column("destination", sa.String(length=32), nullable=False),
@@ -61,6 +64,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("dnb_landed_notifications", schema=None) as batch_op:
         batch_op.create_index("ix_dnb_landed_day_reference", ["delivery_day", "reference", "delivery_ts"], unique=False)
+        batch_op.create_index("ix_dnb_landed_company", ["reference", "duns", "id"], unique=False)
 
     op.create_table(
         "dnb_notification_elements",

@@ -1,0 +1,291 @@
+"""D&B notifications as daily-partitioned assets (one partition per UTC delivery day), with their checks."""
+
+from collections import Counter
+from datetime import timedelta
+
+import dagster as dg
+
+from monitoring_pipeline.defs.metadata import markdown_table
+from monitoring_pipeline.defs.partitions import daily_partitions, is_landing_run, partition_days
+from monitoring_pipeline.defs.resources import (
+    DnbApiResource,
+    NotificationStorageResource,
+    ProjectDatabaseResource,
+    RegistrationsResource,
+)
+from monitoring_pipeline.notifications.company_state import company_status_counts, update_companies
+from monitoring_pipeline.notifications.day_tables import build_day_tables, day_row_counts
+from monitoring_pipeline.notifications.exports import export_company_changes, export_day, verify_day
+from monitoring_pipeline.notifications.landed_store import day_summary, landed_rows_of_type, quarantine_reasons
+from monitoring_pipeline.notifications.metrics import day_metrics
+from monitoring_pipeline.notifications.portfolio_sync import record_transfer_actions
+from monitoring_pipeline.notifications.quality import (
+    Finding,
+    duplicate_notifications,
+    invalid_landed_rows,
+    malformed_duns,
+    stale_registrations,
+)
+from monitoring_pipeline.notifications.replay import replay_day
+from monitoring_pipeline.settings import NotificationSettings
+
+OWNERS = ["team:data-platform"]
+GROUP = "dnb_notifications"
+
+
+def _check(name: str, asset: str, description: str, *, blocking: bool = False) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name=name, asset=asset, description=description, blocking=blocking)
+
+
+def _result(name: str, finding: Finding, severity: dg.AssetCheckSeverity, **extra: object) -> dg.AssetCheckResult:
+    metadata: dict[str, object] = {"count": finding.count, **extra}
+    if finding.examples:
+        metadata["examples"] = dg.MetadataValue.md("\n".join(f"- {e}" for e in finding.examples))
+    return dg.AssetCheckResult(check_name=name, passed=finding.passed, severity=severity, metadata=metadata)
+
+
+def _merge(findings: list[Finding]) -> Finding:
+    merged = Finding(passed=all(f.passed for f in findings), count=sum(f.count for f in findings))
+    merged.examples = [e for f in findings for e in f.examples][:10]
+    return merged
+
+
+def build_notification_assets(settings: NotificationSettings) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
+    partitions = daily_partitions(settings)
+
+    @dg.asset(
+        partitions_def=partitions,
+        group_name=GROUP,
+        kinds={"python", "sql"},
+        owners=OWNERS,
+        pool="dnb_api",
+        check_specs=[
+            _check("landed_schema_valid", "dnb_notifications",
+                   "Every landed notification of the day passes validation.", blocking=True),
+            _check("duns_format", "dnb_notifications", "Every DUNS is 9 digits.", blocking=True),
+            _check("no_duplicate_notifications", "dnb_notifications",
+                   "No notification is stored twice under different keys.", blocking=True),
+            _check("quarantine_empty", "dnb_notifications",
+                   "No notification of the day was quarantined (malformed ones are kept aside with the reason)."),
+        ],
+    )
+    def dnb_notifications(
+        context: dg.AssetExecutionContext,
+        dnb: DnbApiResource,
+        database: ProjectDatabaseResource,
+        registrations: RegistrationsResource,
+    ) -> dg.MaterializeResult:
+        """The day's validated D&B notifications, as landed by the pull sensor. A backfill (or manual run) first
+        replays the day through D&B's Replay API, landing anything missing: backfill is replay."""
+        engine = database.get_engine()
+        days = partition_days(context)
+        replays = []
+        if not is_landing_run(context):
+            references = registrations.pulled_references()
+            replays = [replay_day(dnb.get_client(), engine, references, day) for day in days]
+            for replay in replays:
+                context.log.info(
+                    "replayed %s (%s coverage): %d returned, %d recovered",
+                    replay.day, replay.coverage, replay.replayed, replay.recovered,
+                )
+        summaries = [day_summary(engine, day) for day in days]
+        transfers = sum(
+            record_transfer_actions(engine, reference, rows)
+            for day in days
+            for reference, rows in _by_reference(landed_rows_of_type(engine, day, "TRANSFER")).items()
+        )
+        notifications = sum(s.notifications for s in summaries)
+        quarantined = sum(s.quarantined for s in summaries)
+        metadata: dict[str, object] = {
+            "dagster/row_count": notifications,
+            "notifications": notifications,
+            "quarantined": quarantined,
+            "transfer_actions_recorded": transfers,
+            "replayed": sum(r.replayed for r in replays),
+            "recovered_by_replay": sum(r.recovered for r in replays),
+            "replay_coverage": ", ".join(sorted({r.coverage for r in replays})) or "not replayed (landing run)",
+            "preview": markdown_table(summaries[-1].preview if summaries else []),
+        }
+        for notification_type, count in sum((s.by_type for s in summaries), start=Counter()).items():
+            metadata[f"type_{notification_type.lower()}"] = count
+        if any(r.coverage == "outside" for r in replays):
+            metadata["note"] = "older than D&B's 14-day replay window: rebuilt from what was landed"
+        return dg.MaterializeResult(
+            metadata=metadata,
+            check_results=[
+                _result("landed_schema_valid", _merge([invalid_landed_rows(engine, d) for d in days]),
+                        dg.AssetCheckSeverity.ERROR),
+                _result("duns_format", _merge([malformed_duns(engine, d) for d in days]), dg.AssetCheckSeverity.ERROR),
+                _result("no_duplicate_notifications", _merge([duplicate_notifications(engine, d) for d in days]),
+                        dg.AssetCheckSeverity.ERROR),
+                dg.AssetCheckResult(
+                    check_name="quarantine_empty",
+                    passed=quarantined == 0,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "quarantined": quarantined,
+                        "reasons": dg.MetadataValue.md(
+                            "\n".join(f"- {r}" for d in days for r in quarantine_reasons(engine, d)) or "_none_"
+                        ),
+                    },
+                ),
+            ],
+        )
+
+    @dg.asset(
+        partitions_def=partitions,
+        deps=[dnb_notifications],
+        group_name=GROUP,
+        kinds={"python", "json", "parquet"},
+        owners=OWNERS,
+        check_specs=[_check("files_match_landed", "notification_files",
+                            "The day's files, manifest checksums and counts match what was landed.")],
+    )
+    def notification_files(
+        context: dg.AssetExecutionContext, database: ProjectDatabaseResource, storage: NotificationStorageResource
+    ) -> dg.MaterializeResult:
+        """Date-organised files: notifications/YYYY/MM/DD/<reference>/notifications_YYYYMMDD_HHMMSS_NNN.json (one
+        per Pull page, in the seed's JSON format) plus the configured CSV/Parquet copies. Sensor runs write only new
+        pages; backfills rebuild the day and remove stale files."""
+        engine, export = database.get_engine(), storage.export_settings()
+        rebuild = not is_landing_run(context)
+        results = [export_day(engine, export, day, rebuild=rebuild) for day in partition_days(context)]
+        problems = [p for day in partition_days(context) for p in verify_day(engine, export, day)]
+        return dg.MaterializeResult(
+            metadata={
+                "files_written": sum(r.files_written for r in results),
+                "files_unchanged": sum(r.files_unchanged for r in results),
+                "files_removed": sum(r.files_removed for r in results),
+                "bytes_written": sum(r.bytes_written for r in results),
+                "notifications": sum(r.notifications for r in results),
+                "mode": "rebuild" if rebuild else "incremental",
+                "base_path": dg.MetadataValue.path(str(export.base_path)),
+                "written": dg.MetadataValue.md("\n".join(f"- `{p}`" for r in results for p in r.paths) or "_none_"),
+            },
+            check_results=[
+                _result("files_match_landed", _finding_from(problems), dg.AssetCheckSeverity.ERROR)
+            ],
+        )
+
+    @dg.asset(
+        partitions_def=partitions,
+        deps=[dnb_notifications],
+        group_name=GROUP,
+        kinds={"python", "sql"},
+        owners=OWNERS,
+        check_specs=[_check("rows_match_landed", "notifications_table",
+                            "The day's table rows match the landed notifications.", blocking=True)],
+    )
+    def notifications_table(context: dg.AssetExecutionContext, database: ProjectDatabaseResource
+                            ) -> dg.MaterializeResult:
+        """Notifications (dnb_notifications) and their element changes (dnb_notification_elements) as rows, one
+        delivery day per partition; idempotent per day."""
+        engine = database.get_engine()
+        rebuild = not is_landing_run(context)
+        results = [build_day_tables(engine, day, rebuild=rebuild) for day in partition_days(context)]
+        counts = [day_row_counts(engine, day) for day in partition_days(context)]
+        mismatched = [f"{day}: {landed} landed, {tabled} rows"
+                      for day, (landed, tabled) in zip(partition_days(context), counts, strict=True)
+                      if landed != tabled]
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": sum(tabled for _, tabled in counts),
+                "rows_written": sum(r.notifications for r in results),
+                "element_rows_written": sum(r.elements for r in results),
+                "mode": "rebuild" if rebuild else "incremental",
+                "seconds": round(sum(r.seconds for r in results), 3),
+            },
+            check_results=[_result("rows_match_landed", _finding_from(mismatched), dg.AssetCheckSeverity.ERROR)],
+        )
+
+    @dg.asset(
+        partitions_def=partitions,
+        deps=[notifications_table],
+        group_name=GROUP,
+        kinds={"python", "parquet"},
+        owners=OWNERS,
+    )
+    def company_changes(
+        context: dg.AssetExecutionContext, database: ProjectDatabaseResource, storage: NotificationStorageResource
+    ) -> dg.MaterializeResult:
+        """Element-level changes of the day flattened for analysis (DUNS, element path, previous, current, change
+        time, type) in company_changes/YYYY/MM/DD/company_changes_YYYYMMDD.parquet."""
+        engine, export = database.get_engine(), storage.export_settings()
+        results = [export_company_changes(engine, export, day) for day in partition_days(context)]
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": sum(r.rows for r in results),
+                "bytes_written": sum(r.bytes_written for r in results),
+                "files": dg.MetadataValue.md("\n".join(f"- `{p}`" for r in results for p in r.paths) or "_none_"),
+            }
+        )
+
+    @dg.asset(
+        partitions_def=partitions,
+        deps=[notifications_table],
+        group_name=GROUP,
+        kinds={"python", "sql"},
+        owners=OWNERS,
+    )
+    def notification_metrics(context: dg.AssetExecutionContext, database: ProjectDatabaseResource
+                             ) -> dg.MaterializeResult:
+        """Per-day counts by notification type, companies affected, element changes, quarantine and delivery lag
+        (change time to delivery): stable numeric metadata the Dagster UI plots across partitions."""
+        engine = database.get_engine()
+        figures: dict[str, float | int] = {}
+        for day in partition_days(context):
+            for key, value in day_metrics(engine, day).as_metadata().items():
+                # Over a multi-day run counts add up; for the lag percentiles the worst day is shown.
+                figures[key] = max(figures.get(key, 0), value) if "lag" in key else figures.get(key, 0) + value
+        return dg.MaterializeResult(metadata=dict(figures))
+
+    @dg.asset(
+        deps=[dnb_notifications],
+        group_name=GROUP,
+        kinds={"python", "sql"},
+        owners=OWNERS,
+    )
+    def monitored_companies(database: ProjectDatabaseResource) -> dg.MaterializeResult:
+        """Each monitored company's current state per registration (its last SEED with every later UPDATE applied
+        in order) and its status: active, deleted, under review, transferred (to which DUNS), exited or removed."""
+        engine = database.get_engine()
+        result = update_companies(engine)
+        counts = company_status_counts(engine)
+        metadata: dict[str, object] = {
+            "dagster/row_count": sum(counts.values()),
+            "notifications_applied": result.notifications_applied,
+            "companies_updated": result.companies_updated,
+            "companies_recomputed": result.companies_recomputed,
+        }
+        for status in ("active", "deleted", "under_review", "transferred", "exited", "removed"):
+            metadata[f"status_{status}"] = counts.get(status, 0)
+        return dg.MaterializeResult(metadata=metadata)
+
+    @dg.asset_check(
+        asset=monitored_companies,
+        description=f"Every pulled registration had a successful pull in the last "
+        f"{settings.landing_max_age_minutes:g} minutes.",
+    )
+    def landing_freshness(database: ProjectDatabaseResource, registrations: RegistrationsResource
+                          ) -> dg.AssetCheckResult:
+        finding = stale_registrations(
+            database.get_engine(),
+            registrations.pulled_references(),
+            timedelta(minutes=settings.landing_max_age_minutes),
+        )
+        return _result("landing_freshness", finding, dg.AssetCheckSeverity.ERROR,
+                       max_age_minutes=settings.landing_max_age_minutes)
+
+    return [dnb_notifications, notification_files, notifications_table, company_changes, notification_metrics,
+            monitored_companies, landing_freshness]
+
+
+def _finding_from(problems: list[str]) -> Finding:
+    return Finding(passed=not problems, count=len(problems), examples=problems[:10])
+
+
+def _by_reference(rows) -> dict[str, list]:  # type: ignore[no-untyped-def]
+    grouped: dict[str, list] = {}
+    for row in rows:
+        grouped.setdefault(row.reference, []).append(row)
+    return grouped

@@ -1,0 +1,33 @@
+"""One partition per UTC delivery day."""
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from monitoring_pipeline.settings import NotificationSettings
+
+TRIGGER_TAG = "monitoring_pipeline/trigger"
+LANDING_TRIGGER = "landing"
+
+
+def daily_partitions(settings: NotificationSettings) -> dg.DailyPartitionsDefinition:
+    # end_offset=1: today's partition exists while notifications for it are still landing.
+    return dg.DailyPartitionsDefinition(
+        start_date=settings.partitions_start.isoformat(), end_offset=1, timezone="UTC"
+    )
+
+
+def partition_days(context: dg.AssetExecutionContext) -> list[date]:
+    """Every day of the run's partition range (a backfill may hand one run several days)."""
+    window = context.partition_time_window
+    day, end = window.start.date(), window.end.date()
+    days = []
+    while day < end:
+        days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def is_landing_run(context: dg.AssetExecutionContext) -> bool:
+    """Runs requested by the landing sensor are incremental; backfills and manual runs rebuild and replay."""
+    return context.run.tags.get(TRIGGER_TAG) == LANDING_TRIGGER

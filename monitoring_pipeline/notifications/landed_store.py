@@ -1,0 +1,76 @@
+"""Read-side queries over the landed store for one delivery day."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from monitoring_pipeline.storage.schema import dnb_landed_notifications, dnb_quarantine
+
+
+@dataclass
+class DaySummary:
+    notifications: int = 0
+    quarantined: int = 0
+    by_type: Counter[str] = field(default_factory=Counter)
+    by_reference: Counter[str] = field(default_factory=Counter)
+    preview: list[dict[str, str]] = field(default_factory=list)
+
+
+def day_summary(engine: Engine, day: date, preview_rows: int = 10) -> DaySummary:
+    """Counts by type and registration, quarantine count and a few rows to show."""
+    landed = dnb_landed_notifications
+    summary = DaySummary()
+    with engine.connect() as connection:
+        for reference, notification_type, count in connection.execute(
+            select(landed.c.reference, landed.c.notification_type, func.count())
+            .where(landed.c.delivery_day == day)
+            .group_by(landed.c.reference, landed.c.notification_type)
+        ):
+            summary.by_type[notification_type] += count
+            summary.by_reference[reference] += count
+            summary.notifications += count
+        summary.quarantined = connection.execute(
+            select(func.count()).select_from(dnb_quarantine).where(dnb_quarantine.c.delivery_day == day)
+        ).scalar_one()
+        for row in connection.execute(
+            select(landed.c.reference, landed.c.duns, landed.c.notification_type, landed.c.delivery_ts)
+            .where(landed.c.delivery_day == day)
+            .order_by(landed.c.delivery_ts.desc(), landed.c.id)
+            .limit(preview_rows)
+        ):
+            summary.preview.append(
+                {
+                    "reference": row.reference,
+                    "duns": row.duns,
+                    "type": row.notification_type,
+                    "delivered": row.delivery_ts.isoformat(timespec="milliseconds"),
+                }
+            )
+    return summary
+
+
+def landed_rows_of_type(engine: Engine, day: date, notification_type: str) -> Iterator[Any]:
+    """The day's landed rows of one type (for example TRANSFER, to derive portfolio actions)."""
+    landed = dnb_landed_notifications
+    with engine.connect() as connection:
+        yield from connection.execution_options(yield_per=1000).execute(
+            select(landed).where(landed.c.delivery_day == day, landed.c.notification_type == notification_type)
+        )
+
+
+def quarantine_reasons(engine: Engine, day: date, limit: int = 5) -> list[str]:
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                select(dnb_quarantine.c.reason)
+                .where(dnb_quarantine.c.delivery_day == day)
+                .order_by(dnb_quarantine.c.id)
+                .limit(limit)
+            ).scalars()
+        )
