@@ -11,47 +11,17 @@ Run: .venv/bin/python bench/dnb_client_bench.py [--notifications 20000] [--limit
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from _common import KEY, SECRET, emulator_process
 
 from monitoring_pipeline.dnb.emulator.admin_client import EmulatorAdmin
 from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
 
-KEY, SECRET = "bench-key", "bench-secret"
 MIX = {"UPDATE": 0.9, "DELETE": 0.03, "TRANSFER": 0.03, "UNDER_REVIEW": 0.02, "SEED": 0.02}
-
-
-@contextmanager
-def emulator_process(rate_limit: float) -> Iterator[str]:
-    """The emulator in its own process, as D&B is: client and server do not share one interpreter."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "monitoring_pipeline.cli", "emulator", "--port", str(port),
-         "--client-id", KEY, "--rate-limit", str(rate_limit)],
-        env={"DNB_CLIENT_SECRET": SECRET, "PATH": "/usr/bin:/bin"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(url + "/_emulator/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def bare_drain(url: str, reference: str) -> int:

@@ -114,6 +114,10 @@ def _run_dagster_dev(emulator_url: str, client_id: str, client_secret: str, dags
         "DNB_CLIENT_ID": client_id,
         "DNB_CLIENT_SECRET": client_secret,
         "MONITORING_PIPELINE_HOME": str(home / "monitoring_pipeline"),
+        # Files land where a newcomer looks for them; runs follow new notifications within a minute.
+        "MONITORING_PIPELINE_DATA_DIR": os.environ.get("MONITORING_PIPELINE_DATA_DIR", str(Path("data").resolve())),
+        "DNB_RUN_INTERVAL_SECONDS": os.environ.get("DNB_RUN_INTERVAL_SECONDS", "60"),
+        "NOTIFICATION_FORMATS": os.environ.get("NOTIFICATION_FORMATS", "json,csv,parquet"),
     }
     command = [sys.executable, "-m", "dagster", "dev", "-m", "monitoring_pipeline.definitions", "-p", str(port)]
     click.echo(f"Starting Dagster on http://127.0.0.1:{port} (DAGSTER_HOME={home})")
@@ -127,6 +131,25 @@ def _run_dagster_dev(emulator_url: str, client_id: str, client_secret: str, dags
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@main.group()
+def db() -> None:
+    """The project database (DATABASE_URL, else the SQLite file under MONITORING_PIPELINE_HOME)."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration (also done automatically on first use)."""
+    from sqlalchemy.engine import make_url
+
+    from monitoring_pipeline.settings import NotificationSettings
+    from monitoring_pipeline.storage.database import create_db_engine, migrate
+
+    url = NotificationSettings.from_env().database_url
+    engine = create_db_engine(url)
+    migrate(engine)
+    click.echo(f"database at {make_url(url).render_as_string(hide_password=True)} is up to date")
 
 
 def _wait_for_interrupt() -> None:

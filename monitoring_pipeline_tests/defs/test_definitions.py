@@ -87,3 +87,25 @@ def test_instance_configurations_are_valid(name, tmp_path, monkeypatch):
     config, _ = dagster_instance_config(str(tmp_path), "dagster.yaml")
     assert config["telemetry"]["enabled"] is False
     assert os.path.exists(tmp_path / "dagster.yaml")
+
+
+def test_a_bad_registration_file_stops_the_code_location_from_loading(monkeypatch, tmp_path):
+    (tmp_path / "broken.yaml").write_text("reference: ../escape\nproductId: cmpelk\nportfolio: ['001017545']\n")
+    monkeypatch.setenv("MONITORING_PIPELINE_REGISTRATIONS_DIR", str(tmp_path))
+    with pytest.raises(ValueError) as raised:
+        importlib.reload(monitoring_pipeline.definitions)
+    message = str(raised.value)
+    assert "broken.yaml" in message and "reference" in message
+
+
+def test_a_bad_setting_names_the_variable_and_the_expected_form(monkeypatch):
+    monkeypatch.setenv("NOTIFICATION_FORMATS", "json,xml")
+    with pytest.raises(ValueError, match="NOTIFICATION_FORMATS: expected a comma-separated list of json, csv, parquet"):
+        importlib.reload(monitoring_pipeline.definitions)
+
+
+@pytest.fixture(autouse=True)
+def _restore_definitions():
+    """Reloading with a broken environment must not leave a broken module for later tests."""
+    yield  # monkeypatch has restored the environment by the time this runs
+    importlib.reload(monitoring_pipeline.definitions)

@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from monitoring_pipeline.dnb.models import NotificationPage
+from monitoring_pipeline.notifications.company_state import update_companies
+from monitoring_pipeline.notifications.day_tables import build_day_tables, day_row_counts
 from monitoring_pipeline.notifications.landing import land_page, land_registration
 from monitoring_pipeline.storage.schema import dnb_landed_notifications, dnb_quarantine, dnb_registration_status
 from monitoring_pipeline_tests.dnb.ground_truth import delivered_keys
@@ -151,3 +153,37 @@ def test_killing_the_landing_process_mid_drain_loses_and_duplicates_nothing(
     assert len(stored) == len(set(stored))
     assert set(stored) == set(delivered_keys(admin, "LAND_KILL"))
     assert len(stored) == 1500
+
+
+@pytest.mark.slow
+def test_sqlite_holds_up_with_several_landing_processes_and_a_materializer_at_once(
+    emulator, admin, sqlite_engine, tmp_path
+):
+    references = ["SQ_A", "SQ_B", "SQ_C"]
+    for reference in references:
+        admin.create_registration(reference)
+        admin.generate(reference, 400, types={"UPDATE": 0.9, "DELETE": 0.1})
+    database_url = sqlite_engine.url.render_as_string(hide_password=False)
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "monitoring_pipeline_tests.notifications.landing_worker",
+                          emulator.url, database_url, str(tmp_path / "state"), reference])
+        for reference in references
+    ]
+    day = None
+    while any(worker.poll() is None for worker in workers):
+        # Runs keep reading and writing the same file while the landing processes write.
+        for landed_day in _landed_days(sqlite_engine):
+            build_day_tables(sqlite_engine, landed_day, rebuild=False)
+            day = landed_day
+        update_companies(sqlite_engine)
+
+    assert [worker.returncode for worker in workers] == [0, 0, 0]
+    for reference in references:
+        assert set(_stored_keys(sqlite_engine, reference)) == set(delivered_keys(admin, reference))
+    build_day_tables(sqlite_engine, day, rebuild=False)
+    assert day_row_counts(sqlite_engine, day) == (1200, 1200)
+
+
+def _landed_days(engine):
+    with engine.connect() as connection:
+        return list(connection.execute(select(dnb_landed_notifications.c.delivery_day).distinct()).scalars())

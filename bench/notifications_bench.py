@@ -1,0 +1,374 @@
+"""Benchmark the notification pipeline on PostgreSQL (not part of the test command).
+
+Each run creates its own database (bench_<random>) and drops it at the end. The plain functions the
+assets call are timed, without Dagster.
+
+  e2e          N notifications queued in the emulator (rate limit off) are drained and landed, then the
+               day is materialized: build_day_tables(rebuild=True) and export_day(rebuild=True, json).
+               Prints notifications/s per stage and end to end (goal >= 10,000/s), and the table
+               materialization time against a raw COPY of the same rows (goal <= 3x).
+  incremental  A day of 100,000 landed and fully materialized notifications gets 100 more; times what a
+               sensor-triggered run does: build_day_tables + export_day (incremental) + day_metrics
+               (goal < 2 s).
+  memory       A day of N landed notifications is materialized in a fresh process; prints its peak RSS
+               (goal < 1 GiB).
+  materialize  (used by memory) materialize one day of an existing database and print JSON figures.
+
+Run: .venv/bin/python bench/notifications_bench.py [e2e|incremental|memory] [--notifications N]
+     [--profile DIR]   (cProfile each timed stage into DIR; timings are then inflated)
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from _common import KEY, POSTGRES_ADMIN_URL, SECRET, emulator_process, throwaway_database
+from sqlalchemy import Engine, Table
+
+from monitoring_pipeline.dnb.emulator.admin_client import EmulatorAdmin
+from monitoring_pipeline.dnb.emulator.generator import DEFAULT_TYPE_MIX, NotificationGenerator
+from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
+from monitoring_pipeline.dnb.models import NotificationPage
+from monitoring_pipeline.dnb.timestamps import format_millis
+from monitoring_pipeline.notifications.day_tables import build_day_tables
+from monitoring_pipeline.notifications.exports import ExportSettings, export_company_changes, export_day, verify_day
+from monitoring_pipeline.notifications.landing import land_page, land_registration
+from monitoring_pipeline.notifications.metrics import day_metrics
+from monitoring_pipeline.storage.database import create_db_engine, migrate
+from monitoring_pipeline.storage.schema import dnb_notification_elements, dnb_notifications
+
+T = TypeVar("T")
+
+REFERENCE = "BENCH"
+PAGE_SIZE = 100
+GENERATE_CHUNK = 10_000
+# DEFAULT_TYPE_MIX with SEED capped at 1% (the emulator's SEEDs carry ~40 KB blocks), the rest to UPDATE.
+MIX = {**DEFAULT_TYPE_MIX, "SEED": 0.01, "UPDATE": DEFAULT_TYPE_MIX["UPDATE"] + DEFAULT_TYPE_MIX["SEED"] - 0.01}
+# Synthetic days: pages 4 s apart from midnight, so up to 21,600 pages (2.16M notifications) fit in one day.
+SYNTHETIC_DAY = date(2026, 11, 20)
+PAGE_SPACING = timedelta(seconds=4)
+MAX_SYNTHETIC_PAGES = int(timedelta(days=1) / PAGE_SPACING)
+SYNTHETIC_SEED_BLOCK_KB = 2
+
+E2E_GOAL_PER_SECOND = 10_000
+COPY_RATIO_GOAL = 3.0
+INCREMENTAL_GOAL_SECONDS = 2.0
+MEMORY_GOAL_BYTES = 1 << 30
+COPY_FORMAT = "WITH (FORMAT csv, NULL '\\N')"  # what storage.bulk uses, so PostgreSQL parses the same input
+
+
+# ---- helpers ----------------------------------------------------------------------------------------
+
+
+def timed(stage: str, call: Callable[[], T], profile_dir: Path | None) -> tuple[T, float]:
+    """Run ``call``; return its result and wall seconds, profiling it into ``profile_dir`` when given."""
+    profiler = cProfile.Profile() if profile_dir else None
+    started = time.perf_counter()
+    result = profiler.runcall(call) if profiler else call()
+    elapsed = time.perf_counter() - started
+    if profiler and profile_dir:
+        profile_dir.mkdir(parents=True, exist_ok=True)
+        profiler.dump_stats(profile_dir / f"{stage}.prof")
+    return result, elapsed
+
+
+def verdict(met: bool) -> str:
+    return "MET" if met else "MISSED"
+
+
+def mix_text() -> str:
+    return ", ".join(f"{name} {weight:.0%}" for name, weight in MIX.items())
+
+
+def migrated_engine(url: str) -> Engine:
+    engine = create_db_engine(url)
+    migrate(engine)
+    return engine
+
+
+def peak_rss_bytes(who: int = resource.RUSAGE_SELF) -> int:
+    return resource.getrusage(who).ru_maxrss * 1024  # Linux reports KiB
+
+
+def synthetic_pages(count: int, *, first_page: int, seed: int) -> Iterator[NotificationPage]:
+    """``count`` notifications in pages of 100, each page stamped with its own deliveryTimeStamp on SYNTHETIC_DAY."""
+    pages = math.ceil(count / PAGE_SIZE)
+    if first_page + pages > MAX_SYNTHETIC_PAGES:
+        raise ValueError(f"{count} notifications from page {first_page} do not fit in one synthetic day")
+    generator = NotificationGenerator(seed=seed, seed_block_kb=SYNTHETIC_SEED_BLOCK_KB)
+    midnight = datetime.combine(SYNTHETIC_DAY, datetime.min.time(), tzinfo=UTC)
+    for index in range(pages):
+        delivered = midnight + (first_page + index) * PAGE_SPACING
+        notifications = generator.generate(min(PAGE_SIZE, count - index * PAGE_SIZE), delivered, types=MIX)
+        stamp = format_millis(delivered)
+        for notification in notifications:
+            notification["deliveryTimeStamp"] = stamp
+        yield NotificationPage(REFERENCE, notifications, transaction_id=None, source="pull")
+
+
+def land_synthetic(engine: Engine, count: int, *, first_page: int = 0, seed: int = 1) -> tuple[int, float, float]:
+    """Land synthetic pages directly with land_page: (landed, total seconds, seconds inside land_page)."""
+    landed = 0
+    in_land_page = 0.0
+    started = time.perf_counter()
+    for page in synthetic_pages(count, first_page=first_page, seed=seed):
+        page_started = time.perf_counter()
+        result = land_page(engine, page, resume_from=page.last_delivery)
+        in_land_page += time.perf_counter() - page_started
+        landed += result.landed
+        if result.landed != len(page):
+            raise RuntimeError(f"page landed {result.landed} of {len(page)}: {result}")
+    return landed, time.perf_counter() - started, in_land_page
+
+
+def print_landing(count: int, seconds: float, in_land_page: float) -> None:
+    print(f"  land {count:,} synthetic notifications ({count // PAGE_SIZE:,} pages, generator included): "
+          f"{seconds:7.2f} s  {count / seconds:9,.0f} notifications/s")
+    print(f"    of which inside land_page                                     : "
+          f"{in_land_page:7.2f} s  {count / in_land_page:9,.0f} notifications/s")
+
+
+def export_settings(base: Path) -> ExportSettings:
+    return ExportSettings(base_path=base, formats=("json",))
+
+
+# ---- e2e --------------------------------------------------------------------------------------------
+
+
+def raw_copy_seconds(engine: Engine, days: list[date]) -> tuple[float, dict[str, int]]:
+    """COPY the day tables' rows into fresh copies of those tables; only the COPY FROM is timed."""
+    pairs: list[tuple[Table, str]] = [(dnb_notifications, "bench_copy_notifications"),
+                                      (dnb_notification_elements, "bench_copy_elements")]
+    day_list = ", ".join(f"'{day.isoformat()}'" for day in days)
+    payloads: dict[str, io.StringIO] = {}
+    rows: dict[str, int] = {}
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        for table, copy_name in pairs:
+            columns = ", ".join(column.name for column in table.columns)
+            cursor.execute(f"CREATE TABLE {copy_name} (LIKE {table.name} INCLUDING ALL)")
+            buffer = io.StringIO()
+            cursor.copy_expert(
+                f"COPY (SELECT {columns} FROM {table.name} WHERE delivery_day IN ({day_list})) TO STDOUT {COPY_FORMAT}",
+                buffer,
+            )
+            payloads[copy_name] = buffer
+            rows[table.name] = buffer.getvalue().count("\n")
+        raw.commit()
+        started = time.perf_counter()
+        for table, copy_name in pairs:
+            columns = ", ".join(column.name for column in table.columns)
+            payloads[copy_name].seek(0)
+            cursor.copy_expert(f"COPY {copy_name} ({columns}) FROM STDIN {COPY_FORMAT}", payloads[copy_name])
+        raw.commit()
+        elapsed = time.perf_counter() - started
+        cursor.close()
+    finally:
+        raw.close()
+    return elapsed, rows
+
+
+def e2e(args: argparse.Namespace) -> None:
+    count: int = args.notifications
+    with (
+        throwaway_database(args.postgres) as url,
+        emulator_process(rate_limit=0) as emulator,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        engine = migrated_engine(url)
+        with EmulatorAdmin(emulator) as admin:
+            admin.create_registration(REFERENCE)
+            for start in range(0, count, GENERATE_CHUNK):
+                admin.generate(REFERENCE, min(GENERATE_CHUNK, count - start), types=MIX)
+        settings = DnbConnectionSettings(
+            client_id=KEY, client_secret=SECRET, base_url=emulator,
+            state_dir=Path(scratch) / "state", rate_limit_per_second=None,
+        )
+        with build_client(settings) as client:
+            landing, land_s = timed("landing", lambda: land_registration(client, engine, REFERENCE), args.profile)
+        if landing.error or landing.landed != count:
+            raise RuntimeError(f"landed {landing.landed} of {count}: {landing.error}")
+        days = sorted(landing.days)
+
+        tables, tables_s = timed(
+            "tables", lambda: [build_day_tables(engine, day, rebuild=True) for day in days], args.profile
+        )
+        export = export_settings(Path(scratch) / "files")
+        files, files_s = timed(
+            "files", lambda: [export_day(engine, export, day, rebuild=True) for day in days], args.profile
+        )
+        element_rows = sum(t.elements for t in tables)
+        if sum(t.notifications for t in tables) != count or sum(f.notifications for f in files) != count:
+            raise RuntimeError(f"materialized {tables} / {files}, expected {count} notifications")
+        copy_s, copied = raw_copy_seconds(engine, days)
+        if copied != {dnb_notifications.name: count, dnb_notification_elements.name: element_rows}:
+            raise RuntimeError(f"raw COPY read back {copied}")
+        engine.dispose()
+
+    total_s = land_s + tables_s + files_s
+    ratio = tables_s / copy_s
+    print(f"e2e: {count:,} notifications, {landing.pages:,} pages, {len(days)} day(s), PostgreSQL, files as json")
+    print(f"  mix: {mix_text()} (emulator SEED blocks ~40 KB)")
+    print(f"  landing (Pull + land_page)     : {land_s:7.2f} s  {count / land_s:9,.0f} notifications/s")
+    print(f"  table materialization          : {tables_s:7.2f} s  {count / tables_s:9,.0f} notifications/s"
+          f"  ({count:,} + {element_rows:,} element rows)")
+    print(f"  file materialization (json)    : {files_s:7.2f} s  {count / files_s:9,.0f} notifications/s"
+          f"  ({sum(f.files_written for f in files):,} files, {sum(f.bytes_written for f in files) / 1e6:,.0f} MB)")
+    print(f"  end to end                     : {total_s:7.2f} s  {count / total_s:9,.0f} notifications/s"
+          f"  goal >= {E2E_GOAL_PER_SECOND:,}/s  {verdict(count / total_s >= E2E_GOAL_PER_SECOND)}")
+    print(f"  raw COPY of the same rows      : {copy_s:7.2f} s  (into LIKE ... INCLUDING ALL copies, CSV as bulk.py)")
+    print(f"  table materialization / raw COPY: {ratio:6.2f}x  goal <= {COPY_RATIO_GOAL:.0f}x"
+          f"  {verdict(ratio <= COPY_RATIO_GOAL)}")
+
+
+# ---- incremental ------------------------------------------------------------------------------------
+
+
+def incremental(args: argparse.Namespace) -> None:
+    count: int = args.notifications
+    day = SYNTHETIC_DAY
+    with throwaway_database(args.postgres) as url, tempfile.TemporaryDirectory() as scratch:
+        engine = migrated_engine(url)
+        export = export_settings(Path(scratch))
+        landed, land_s, in_land_page = land_synthetic(engine, count)
+        started = time.perf_counter()
+        build_day_tables(engine, day, rebuild=True)
+        export_day(engine, export, day, rebuild=True)
+        export_company_changes(engine, export, day)
+        full_s = time.perf_counter() - started
+
+        new = args.new
+        new_landed, new_land_s, _ = land_synthetic(engine, new, first_page=math.ceil(count / PAGE_SIZE), seed=2)
+        tables, tables_s = timed("incremental_tables", lambda: build_day_tables(engine, day, rebuild=False),
+                                 args.profile)
+        files, files_s = timed("incremental_files", lambda: export_day(engine, export, day, rebuild=False),
+                               args.profile)
+        metrics, metrics_s = timed("incremental_metrics", lambda: day_metrics(engine, day), args.profile)
+        if tables.notifications != new or files.notifications != new or metrics.notifications != count + new:
+            raise RuntimeError(f"incremental run wrote {tables} / {files}; metrics saw {metrics.notifications}")
+        # The rest of a sensor-triggered run, outside the goal: asset checks and the day's company_changes file.
+        _, verify_s = timed("incremental_verify_day", lambda: verify_day(engine, export, day), args.profile)
+        _, changes_s = timed("incremental_company_changes", lambda: export_company_changes(engine, export, day),
+                             args.profile)
+        engine.dispose()
+
+    asset_s = tables_s + files_s + metrics_s
+    print(f"incremental: a day of {landed:,} notifications, fully materialized, then {new_landed} new ones")
+    print(f"  mix: {mix_text()} (synthetic SEED blocks ~{SYNTHETIC_SEED_BLOCK_KB} KB)")
+    print_landing(landed, land_s, in_land_page)
+    print(f"  full materialization (tables + files + company_changes): {full_s:7.2f} s")
+    print(f"  land {new_landed} new notifications                  : {new_land_s:7.3f} s")
+    print(f"  build_day_tables(rebuild=False)        : {tables_s:7.3f} s  ({tables.notifications} rows,"
+          f" {tables.elements} element rows)")
+    print(f"  export_day(rebuild=False)              : {files_s:7.3f} s  ({files.files_written} file written,"
+          f" {files.groups_skipped:,} pages skipped)")
+    print(f"  day_metrics                            : {metrics_s:7.3f} s")
+    print(f"  sensor-triggered run, asset code       : {asset_s:7.3f} s  goal < {INCREMENTAL_GOAL_SECONDS:.0f} s"
+          f"  {verdict(asset_s < INCREMENTAL_GOAL_SECONDS)}")
+    print("  outside the goal, also in such a run (scale with the whole day):")
+    print(f"    verify_day (files_match_landed check): {verify_s:7.3f} s")
+    print(f"    export_company_changes               : {changes_s:7.3f} s")
+
+
+# ---- memory -----------------------------------------------------------------------------------------
+
+
+def materialize(args: argparse.Namespace) -> None:
+    """Materialize one day and print JSON figures: the child process of ``memory``."""
+    engine = create_db_engine(args.url)
+    day = date.fromisoformat(args.day)
+    export = export_settings(Path(args.base_path))
+    figures: dict[str, Any] = {"rss_before_bytes": peak_rss_bytes()}
+    started = time.perf_counter()
+    tables = build_day_tables(engine, day, rebuild=True)
+    figures.update(tables_seconds=time.perf_counter() - started, tables_notifications=tables.notifications,
+                   tables_elements=tables.elements, rss_after_tables_bytes=peak_rss_bytes())
+    started = time.perf_counter()
+    files = export_day(engine, export, day, rebuild=True)
+    figures.update(files_seconds=time.perf_counter() - started, files_notifications=files.notifications,
+                   files_written=files.files_written, rss_after_files_bytes=peak_rss_bytes())
+    engine.dispose()
+    print(json.dumps(figures))
+
+
+def memory(args: argparse.Namespace) -> None:
+    count: int = args.notifications
+    with throwaway_database(args.postgres) as url, tempfile.TemporaryDirectory() as scratch:
+        engine = migrated_engine(url)
+        landed, land_s, in_land_page = land_synthetic(engine, count)
+        engine.dispose()
+        child = subprocess.run(
+            [sys.executable, __file__, "materialize", "--url", url, "--day", SYNTHETIC_DAY.isoformat(),
+             "--base-path", scratch],
+            check=True, capture_output=True, text=True,
+        )
+    figures = json.loads(child.stdout.strip().splitlines()[-1])
+    if figures["tables_notifications"] != count or figures["files_notifications"] != count:
+        raise RuntimeError(f"materialized {figures}, expected {count} notifications")
+    peak = peak_rss_bytes(resource.RUSAGE_CHILDREN)
+    mib = 1 << 20
+    print(f"memory: a day of {landed:,} notifications materialized in a fresh process (PostgreSQL, json files)")
+    print(f"  mix: {mix_text()} (synthetic SEED blocks ~{SYNTHETIC_SEED_BLOCK_KB} KB)")
+    print_landing(landed, land_s, in_land_page)
+    print(f"  build_day_tables(rebuild=True)  : {figures['tables_seconds']:7.2f} s"
+          f"  ({figures['tables_elements']:,} element rows)")
+    print(f"  export_day(rebuild=True)        : {figures['files_seconds']:7.2f} s"
+          f"  ({figures['files_written']:,} files)")
+    print(f"  peak RSS after imports          : {figures['rss_before_bytes'] / mib:7.0f} MiB")
+    print(f"  peak RSS after build_day_tables : {figures['rss_after_tables_bytes'] / mib:7.0f} MiB")
+    print(f"  peak RSS after export_day       : {figures['rss_after_files_bytes'] / mib:7.0f} MiB")
+    print(f"  peak RSS of the process         : {peak / mib:7.0f} MiB  goal < {MEMORY_GOAL_BYTES / mib:.0f} MiB"
+          f"  {verdict(peak < MEMORY_GOAL_BYTES)}")
+
+
+# ---- command line -----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command")
+
+    def add(name: str, run: Callable[[argparse.Namespace], None], notifications: int, help_text: str
+            ) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=help_text)
+        command.set_defaults(run=run)
+        command.add_argument("--notifications", type=int, default=notifications)
+        command.add_argument("--postgres", default=POSTGRES_ADMIN_URL,
+                             help="server to create the throwaway database on (any database URL on it)")
+        command.add_argument("--profile", type=Path, help="write a cProfile file per timed stage here")
+        return command
+
+    add("e2e", e2e, 100_000, "land from the emulator and materialize a day; notifications/s")
+    add("incremental", incremental, 100_000, "cost of a sensor-triggered run on a full day").add_argument(
+        "--new", type=int, default=100, help="notifications landed after the day was materialized"
+    )
+    add("memory", memory, 1_000_000, "peak RSS of a day's materialization in a fresh process")
+    child = commands.add_parser("materialize", help="(used by memory) materialize one day, print JSON figures")
+    child.set_defaults(run=materialize)
+    child.add_argument("--url", required=True)
+    child.add_argument("--day", required=True)
+    child.add_argument("--base-path", required=True)
+
+    argv = sys.argv[1:]
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["e2e", *argv]  # e2e is the default command
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
