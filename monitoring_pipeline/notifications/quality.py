@@ -89,9 +89,12 @@ def stale_registrations(engine: Engine, references: list[str], max_age: timedelt
     """Registrations whose last successful pull is older than ``max_age`` (or that never succeeded)."""
     now = now or datetime.now(UTC)
     with engine.connect() as connection:
-        last_success = dict(
-            connection.execute(select(dnb_registration_status.c.reference, dnb_registration_status.c.last_success_at))
-        )
+        last_success = {
+            row.reference: row.last_success_at
+            for row in connection.execute(
+                select(dnb_registration_status.c.reference, dnb_registration_status.c.last_success_at)
+            )
+        }
     stale = []
     for reference in references:
         success = last_success.get(reference)

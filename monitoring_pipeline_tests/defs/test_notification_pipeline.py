@@ -187,3 +187,18 @@ def test_monitored_companies_and_metrics_reflect_the_day(pipeline):
 def _strip_ids(rows):
     landed, notifications, elements = rows
     return [tuple(r) for r in landed], [tuple(r) for r in notifications], [tuple(r) for r in elements]
+
+
+def test_landing_freshness_passes_after_a_tick_and_names_a_registration_never_pulled(pipeline, tmp_path):
+    import dagster as dg
+
+    pipeline.tick()
+    fresh = dg.materialize([pipeline.companies, pipeline.freshness], resources=pipeline.resources)
+    assert _check(fresh, "landing_freshness").passed
+
+    registrations = tmp_path / "registrations"
+    (registrations / "late.yaml").write_text((registrations / "e2e_a.yaml").read_text().replace("E2E_A", "LATE_REF"))
+    stale = dg.materialize([pipeline.companies, pipeline.freshness], resources=pipeline.resources)
+    evaluation = _check(stale, "landing_freshness")
+    assert not evaluation.passed
+    assert "LATE_REF: never pulled successfully" in evaluation.metadata["examples"].value
