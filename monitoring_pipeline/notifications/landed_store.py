@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, Table, func, select
 
 from monitoring_pipeline.storage.schema import dnb_landed_notifications, dnb_quarantine
 
@@ -27,14 +27,8 @@ def day_summary(engine: Engine, day: date, preview_rows: int = 10) -> DaySummary
     landed = dnb_landed_notifications
     summary = DaySummary()
     with engine.connect() as connection:
-        for reference, notification_type, count in connection.execute(
-            select(landed.c.reference, landed.c.notification_type, func.count())
-            .where(landed.c.delivery_day == day)
-            .group_by(landed.c.reference, landed.c.notification_type)
-        ):
-            summary.by_type[notification_type] += count
-            summary.by_reference[reference] += count
-            summary.notifications += count
+        summary.by_reference, summary.by_type = counts_by_reference_and_type(connection, landed, day)
+        summary.notifications = sum(summary.by_type.values())
         summary.quarantined = connection.execute(
             select(func.count()).select_from(dnb_quarantine).where(dnb_quarantine.c.delivery_day == day)
         ).scalar_one()
@@ -53,6 +47,20 @@ def day_summary(engine: Engine, day: date, preview_rows: int = 10) -> DaySummary
                 }
             )
     return summary
+
+
+def counts_by_reference_and_type(connection: Connection, table: Table, day: date) -> tuple[Counter[str], Counter[str]]:
+    """Notifications of ``day`` in ``table`` (landed store or notifications_table) per registration and per type."""
+    by_reference: Counter[str] = Counter()
+    by_type: Counter[str] = Counter()
+    for reference, notification_type, count in connection.execute(
+        select(table.c.reference, table.c.notification_type, func.count())
+        .where(table.c.delivery_day == day)
+        .group_by(table.c.reference, table.c.notification_type)
+    ):
+        by_reference[reference] += count
+        by_type[notification_type] += count
+    return by_reference, by_type
 
 
 def landed_rows_of_type(engine: Engine, day: date, notification_type: str) -> Iterator[Any]:

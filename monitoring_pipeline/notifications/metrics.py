@@ -11,6 +11,7 @@ import numpy as np
 from sqlalchemy import Engine, func, literal_column, select
 
 from monitoring_pipeline.dnb.models import NOTIFICATION_TYPES
+from monitoring_pipeline.notifications.landed_store import counts_by_reference_and_type
 from monitoring_pipeline.storage.schema import dnb_notification_elements, dnb_notifications, dnb_quarantine
 
 
@@ -48,14 +49,8 @@ def day_metrics(engine: Engine, day: date) -> DayMetrics:
     metrics = DayMetrics()
     notifications = dnb_notifications
     with engine.connect() as connection:
-        for reference, notification_type, count in connection.execute(
-            select(notifications.c.reference, notifications.c.notification_type, func.count())
-            .where(notifications.c.delivery_day == day)
-            .group_by(notifications.c.reference, notifications.c.notification_type)
-        ):
-            metrics.by_type[notification_type] += count
-            metrics.by_reference[reference] += count
-            metrics.notifications += count
+        metrics.by_reference, metrics.by_type = counts_by_reference_and_type(connection, notifications, day)
+        metrics.notifications = sum(metrics.by_type.values())
         metrics.duns_affected = connection.execute(
             select(func.count(func.distinct(notifications.c.duns))).where(notifications.c.delivery_day == day)
         ).scalar_one()

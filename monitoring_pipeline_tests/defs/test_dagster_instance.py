@@ -12,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pytest
 from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
 from monitoring_pipeline_tests.conftest import CLIENT_ID, CLIENT_SECRET
 from monitoring_pipeline_tests.defs.pipeline import REGISTRATION_YAML, today
+from monitoring_pipeline_tests.waiting import eventually
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAY_ASSETS = ["dnb_notifications", "notification_files", "notifications_table", "company_changes",
@@ -99,7 +99,9 @@ def dagster_deployment(past_days_pulled_but_never_landed, tmp_path):
     ]
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(lambda: httpx.get(url + "/server_info", timeout=2).status_code == 200, 120, "webserver")
+        ready = eventually(lambda: httpx.get(url + "/server_info", timeout=2).status_code == 200, 120, 1.0,
+                           ignore=(httpx.TransportError,))
+        assert ready, "the webserver did not start within 120 s"
         yield url, days, tmp_path / "data"
     finally:
         for process in processes:
@@ -109,19 +111,6 @@ def dagster_deployment(past_days_pulled_but_never_landed, tmp_path):
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except httpx.TransportError:
-            pass
-        time.sleep(1)
-    raise AssertionError(f"{what} not ready after {timeout} s")
 
 
 def _graphql(url: str, query: str, variables: dict) -> dict:
@@ -149,7 +138,7 @@ def test_a_three_day_backfill_launched_over_graphql_replays_the_days_into_files(
         status = _graphql(url, STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
         return status if status not in ("REQUESTED", "CANCELING", "FAILING") else None
 
-    assert _wait_for(finished, 300, "backfill") in ("COMPLETED", "COMPLETED_SUCCESS")
+    assert eventually(finished, timeout=300, interval=1.0) in ("COMPLETED", "COMPLETED_SUCCESS")
     for day in days:
         files = sorted((data_dir / f"notifications/{day:%Y/%m/%d}/GQL_REF").glob("*.json"))
         assert files, f"no files for {day}"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from monitoring_pipeline.dnb.errors import DnbCircuitOpenError, DnbServerError
 from monitoring_pipeline.dnb.resilience import RetryPolicy
 from monitoring_pipeline_tests.dnb.ground_truth import assert_exactly_once, delivered_keys
+from monitoring_pipeline_tests.waiting import eventually
 
 
 @pytest.fixture
@@ -111,7 +110,7 @@ def test_a_timed_out_pull_completing_later_is_recovered_by_the_next_drain(make_c
 
     first = client.drain(loaded)
     first_pages = list(first)
-    _wait_until_everything_is_delivered(admin, loaded, 500)
+    eventually(lambda: len(admin.deliveries(loaded)) >= 500)
     # The timed-out Pull may complete after the drain: the cursor must not have moved past it.
     assert first.lost_responses == 1
     second_pages = list(client.drain(loaded, since=first.resume_from))
@@ -129,9 +128,3 @@ def test_a_cursor_older_than_the_replay_window_does_not_block_pulling(client, ad
     pages = list(drain)
     assert drain.replay_refused
     assert sum(len(p) for p in pages) == 5  # the 399 older ones expired un-pulled after 4 days
-
-
-def _wait_until_everything_is_delivered(admin, reference, count, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while len(admin.deliveries(reference)) < count and time.monotonic() < deadline:
-        time.sleep(0.1)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from monitoring_pipeline.dnb.errors import DnbNotFoundError, DnbRequestError
+from monitoring_pipeline_tests.waiting import eventually
 
 
 def test_list_and_details_follow_the_documented_shape(client, admin):
@@ -50,10 +49,10 @@ def test_batch_add_and_remove_are_accepted_then_applied_asynchronously(client, a
 
     accepted = client.batch_add_subjects("REG_BATCH", duns)
     assert accepted.code == "21108"
-    assert _eventually(lambda: len(admin.registration("REG_BATCH")["subjects"]) == 50)
+    assert eventually(lambda: len(admin.registration("REG_BATCH")["subjects"]) == 50)
 
     client.batch_remove_subjects("REG_BATCH", duns[:20])
-    assert _eventually(lambda: len(admin.registration("REG_BATCH")["subjects"]) == 30)
+    assert eventually(lambda: len(admin.registration("REG_BATCH")["subjects"]) == 30)
 
 
 def test_suppress_and_unsuppress(client, admin):
@@ -92,12 +91,3 @@ def test_malformed_duns_are_refused_before_any_call(client, admin, duns):
     with pytest.raises(ValueError, match="DUNS"):
         client.add_subject("REG_DUNS", duns)
     assert admin.stats()["calls_total"] == 0
-
-
-def _eventually(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from monitoring_pipeline.notifications.portfolio_sync import (
 )
 from monitoring_pipeline.notifications.registrations import RegistrationConfig
 from monitoring_pipeline.storage.schema import dnb_landed_notifications, dnb_portfolio_actions, dnb_subject_sync_log
+from monitoring_pipeline_tests.waiting import eventually
 
 A, B, C, D, E = "001017545", "060704780", "150483782", "213310873", "804735132"
 SUBJECT = "/v1/monitoring/registrations/{reference}/subjects/{duns}"
@@ -42,16 +42,6 @@ def many(count: int, start: int = 300_000_001) -> list[str]:
 
 def subjects(admin, reference: str) -> set[str]:
     return set(admin.registration(reference)["subjects"])
-
-
-def eventually(predicate, timeout: float = 10.0) -> bool:
-    """Batch uploads are applied asynchronously by D&B (and the emulator)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def monitoring_call_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
