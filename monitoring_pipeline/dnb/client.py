@@ -92,6 +92,7 @@ class DnbClient:
         self.rate_limiter = rate_limiter or UnlimitedRateLimiter()
         self.stats = ClientStats()
         self.last_server_time: datetime | None = None
+        self.call_deadline: float | None = None  # time.monotonic() after which no retry is started
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
@@ -317,9 +318,12 @@ class DnbClient:
                 state.outcome.exception(),
             )
 
+        max_elapsed = policy.max_elapsed_seconds
+        if self.call_deadline is not None:
+            max_elapsed = max(0.0, min(max_elapsed, self.call_deadline - time.monotonic()))
         retrying = Retrying(
             retry=retry_if_exception(retryable),
-            stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.max_elapsed_seconds),
+            stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(max_elapsed),
             wait=wait,
             before_sleep=before_sleep,
             reraise=True,
@@ -462,6 +466,14 @@ class PullDrain:
         self._latest: datetime | None = since
 
     def __iter__(self) -> Iterator[NotificationPage]:
+        # Retries inside one call stop at the drain's deadline too (a sensor tick must end in time).
+        previous_deadline, self.client.call_deadline = self.client.call_deadline, self.deadline
+        try:
+            yield from self._pages()
+        finally:
+            self.client.call_deadline = previous_deadline
+
+    def _pages(self) -> Iterator[NotificationPage]:
         gap_from: datetime | None = None
         unsettled = False  # a timed-out Pull may still complete on D&B's side
         consecutive_losses = 0

@@ -197,15 +197,30 @@ def land_all(
     time_budget_seconds: float = 40.0,
     page_size: int = 100,
 ) -> list[RegistrationLanding]:
-    """Drain every registration within one time budget (a sensor tick must end well under 60 s)."""
+    """Drain every registration within one time budget (a sensor tick must end well under 60 s).
+
+    The registration served longest ago goes first, so a big backlog on one cannot starve the others.
+    """
     deadline = time.monotonic() + time_budget_seconds
     results = []
-    for reference in references:
+    for reference in _least_recently_served_first(engine, references):
         if time.monotonic() >= deadline:
             results.append(RegistrationLanding(reference, error="time budget spent before this registration"))
             continue
         results.append(land_registration(client, engine, reference, deadline=deadline, page_size=page_size))
     return results
+
+
+def _least_recently_served_first(engine: Engine, references: list[str]) -> list[str]:
+    with engine.connect() as connection:
+        served = {
+            row.reference: row.last_success_at
+            for row in connection.execute(
+                select(dnb_registration_status.c.reference, dnb_registration_status.c.last_success_at)
+            )
+        }
+    never = datetime.min.replace(tzinfo=UTC)
+    return sorted(references, key=lambda reference: (served.get(reference) or never, reference))
 
 
 def _record_progress(connection: Any, reference: str, resume_from: datetime | None, page: PageLanding,

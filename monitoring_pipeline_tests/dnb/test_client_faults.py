@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from monitoring_pipeline.dnb.errors import DnbCircuitOpenError, DnbServerError
+from monitoring_pipeline.dnb.errors import DnbCircuitOpenError, DnbRateLimitError, DnbServerError
 from monitoring_pipeline.dnb.resilience import RetryPolicy
 from monitoring_pipeline_tests.dnb.ground_truth import assert_exactly_once, delivered_keys
 from monitoring_pipeline_tests.waiting import eventually
@@ -128,3 +130,13 @@ def test_a_cursor_older_than_the_replay_window_does_not_block_pulling(client, ad
     pages = list(drain)
     assert drain.replay_refused
     assert sum(len(p) for p in pages) == 5  # the 399 older ones expired un-pulled after 4 days
+
+
+def test_retries_inside_a_drain_stop_at_the_drain_deadline(client, admin, loaded):
+    admin.faults(http_429={"count": 10_000, "paths": ["notifications"]})
+    calls_before = admin.stats()["calls_total"]
+    with pytest.raises(DnbRateLimitError):
+        list(client.drain(loaded, deadline=time.monotonic() + 1.0))
+    # Without the deadline the call would keep retrying for up to 10 attempts over 30 s.
+    assert admin.stats()["calls_total"] - calls_before < 10
+    assert client.call_deadline is None  # restored for later calls

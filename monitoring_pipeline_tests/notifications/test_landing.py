@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from monitoring_pipeline.dnb.models import NotificationPage
 from monitoring_pipeline.notifications.company_state import update_companies
 from monitoring_pipeline.notifications.day_tables import build_day_tables, day_row_counts
-from monitoring_pipeline.notifications.landing import land_page, land_registration
+from monitoring_pipeline.notifications.landing import land_all, land_page, land_registration
 from monitoring_pipeline.storage.schema import dnb_landed_notifications, dnb_quarantine, dnb_registration_status
 from monitoring_pipeline_tests.dnb.ground_truth import delivered_keys
 
@@ -187,3 +187,38 @@ def test_sqlite_holds_up_with_several_landing_processes_and_a_materializer_at_on
 def _landed_days(engine):
     with engine.connect() as connection:
         return list(connection.execute(select(dnb_landed_notifications.c.delivery_day).distinct()).scalars())
+
+
+def test_the_registration_served_longest_ago_goes_first_when_the_budget_is_short(client, admin, engine):
+    for reference in ("ORDER_A", "ORDER_B"):
+        admin.create_registration(reference)
+        admin.generate(reference, 5)
+    land_all(client, engine, ["ORDER_A", "ORDER_B"], time_budget_seconds=30)
+    admin.generate("ORDER_A", 5)
+    admin.generate("ORDER_B", 5)
+    # A zero budget still serves nobody; the order is what the next tick would use.
+    results = land_all(client, engine, ["ORDER_A", "ORDER_B"], time_budget_seconds=0)
+    assert [r.reference for r in results] == ["ORDER_A", "ORDER_B"]
+    assert all(r.error == "time budget spent before this registration" for r in results)
+    land_registration(client, engine, "ORDER_A")
+    order = [r.reference for r in land_all(client, engine, ["ORDER_A", "ORDER_B"], time_budget_seconds=0)]
+    assert order == ["ORDER_B", "ORDER_A"]
+
+
+@pytest.mark.postgres
+def test_landing_survives_a_database_that_drops_every_connection(client, admin, pg_engine):
+    admin.create_registration("PG_RESTART")
+    admin.generate("PG_RESTART", 50)
+    land_registration(client, pg_engine, "PG_RESTART", page_size=10)
+    database = pg_engine.url.database
+    with pg_engine.connect() as connection:  # what a restart does to every pooled connection
+        connection.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        )
+    admin.generate("PG_RESTART", 50)
+
+    result = land_registration(client, pg_engine, "PG_RESTART", page_size=10)
+
+    assert result.error is None and result.landed == 50
+    assert set(_stored_keys(pg_engine, "PG_RESTART")) == set(delivered_keys(admin, "PG_RESTART"))
