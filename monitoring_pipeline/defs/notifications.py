@@ -110,13 +110,17 @@ def build_notification_assets(settings: NotificationSettings) -> list[dg.AssetsD
             metadata[f"type_{notification_type.lower()}"] = count
         if any(r.coverage == "outside" for r in replays):
             metadata["note"] = "older than D&B's 14-day replay window: rebuilt from what was landed"
+        only_new = is_landing_run(context)
         return dg.MaterializeResult(
             metadata=metadata,
             check_results=[
-                _result("landed_schema_valid", _merge([invalid_landed_rows(engine, d) for d in days]),
+                _result("landed_schema_valid",
+                        _merge([invalid_landed_rows(engine, d, only_new=only_new) for d in days]),
                         dg.AssetCheckSeverity.ERROR),
-                _result("duns_format", _merge([malformed_duns(engine, d) for d in days]), dg.AssetCheckSeverity.ERROR),
-                _result("no_duplicate_notifications", _merge([duplicate_notifications(engine, d) for d in days]),
+                _result("duns_format", _merge([malformed_duns(engine, d, only_new=only_new) for d in days]),
+                        dg.AssetCheckSeverity.ERROR),
+                _result("no_duplicate_notifications",
+                        _merge([duplicate_notifications(engine, d, only_new=only_new) for d in days]),
                         dg.AssetCheckSeverity.ERROR),
                 dg.AssetCheckResult(
                     check_name="quarantine_empty",

@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, select, tuple_
 
 from monitoring_pipeline.dnb.identifiers import DUNS_PATTERN
 from monitoring_pipeline.dnb.keys import page_keys
 from monitoring_pipeline.dnb.models import validate_notification
-from monitoring_pipeline.storage.schema import dnb_landed_notifications, dnb_registration_status
+from monitoring_pipeline.storage.schema import dnb_landed_notifications, dnb_notifications, dnb_registration_status
 
 
 @dataclass
@@ -25,13 +25,28 @@ class Finding:
     examples: list[str] = field(default_factory=list)
 
 
-def invalid_landed_rows(engine: Engine, day: date, examples: int = 5) -> Finding:
+def _day_rows(query: Select, day: date, only_new: bool) -> Select:
+    """Restrict ``query`` over the landed store to ``day``, and to rows not yet in notifications_table.
+
+    A landing-triggered run checks only what it adds, so its cost follows the new data; a rebuild
+    checks the whole day.
+    """
+    landed = dnb_landed_notifications
+    query = query.where(landed.c.delivery_day == day)
+    if only_new:
+        query = query.outerjoin(
+            dnb_notifications, dnb_notifications.c.notification_key == landed.c.notification_key
+        ).where(dnb_notifications.c.notification_key.is_(None))
+    return query
+
+
+def invalid_landed_rows(engine: Engine, day: date, examples: int = 5, *, only_new: bool = False) -> Finding:
     """Landed rows whose payload no longer passes validation (landed under looser rules, or altered)."""
     finding = Finding(passed=True)
     landed = dnb_landed_notifications
     with engine.connect() as connection:
         rows = connection.execution_options(yield_per=2000).execute(
-            select(landed.c.notification_key, landed.c.payload).where(landed.c.delivery_day == day)
+            _day_rows(select(landed.c.notification_key, landed.c.payload), day, only_new)
         )
         for key, payload in rows:
             try:
@@ -44,19 +59,19 @@ def invalid_landed_rows(engine: Engine, day: date, examples: int = 5) -> Finding
     return finding
 
 
-def malformed_duns(engine: Engine, day: date, examples: int = 5) -> Finding:
+def malformed_duns(engine: Engine, day: date, examples: int = 5, *, only_new: bool = False) -> Finding:
     landed = dnb_landed_notifications
     bad: list[str] = []
     with engine.connect() as connection:
         for (duns,) in connection.execution_options(yield_per=5000).execute(
-            select(landed.c.duns).where(landed.c.delivery_day == day).distinct()
+            _day_rows(select(landed.c.duns), day, only_new).distinct()
         ):
             if not DUNS_PATTERN.match(duns or ""):
                 bad.append(duns)
     return Finding(passed=not bad, count=len(bad), examples=bad[:examples])
 
 
-def duplicate_notifications(engine: Engine, day: date, examples: int = 5) -> Finding:
+def duplicate_notifications(engine: Engine, day: date, examples: int = 5, *, only_new: bool = False) -> Finding:
     """Notifications stored twice, or under a key that is not their content key.
 
     Within one delivery (reference and deliveryTimeStamp) the stored keys must be exactly the keys
@@ -65,11 +80,14 @@ def duplicate_notifications(engine: Engine, day: date, examples: int = 5) -> Fin
     """
     landed = dnb_landed_notifications
     finding = Finding(passed=True)
-    query = (
-        select(landed.c.reference, landed.c.delivery_ts, landed.c.notification_key, landed.c.payload)
-        .where(landed.c.delivery_day == day)
-        .order_by(landed.c.reference, landed.c.delivery_ts, landed.c.page_position, landed.c.id)
+    query = select(landed.c.reference, landed.c.delivery_ts, landed.c.notification_key, landed.c.payload).where(
+        landed.c.delivery_day == day
     )
+    if only_new:
+        # Whole deliveries that received a new row: repeats are judged within their delivery.
+        touched = _day_rows(select(landed.c.reference, landed.c.delivery_ts), day, only_new=True).distinct()
+        query = query.where(tuple_(landed.c.reference, landed.c.delivery_ts).in_(touched))
+    query = query.order_by(landed.c.reference, landed.c.delivery_ts, landed.c.page_position, landed.c.id)
     with engine.connect() as connection:
         rows = connection.execution_options(yield_per=2000).execute(query)
         for (reference, delivered), group in groupby(rows, key=lambda row: (row.reference, row.delivery_ts)):

@@ -73,3 +73,19 @@ def test_stale_and_never_pulled_registrations_are_reported(engine):
     assert not finding.passed
     assert finding.examples == ["STALE: last successful pull 120 min ago", "NEVER: never pulled successfully"]
     assert stale_registrations(engine, ["FRESH"], timedelta(minutes=30), now=now).passed
+
+
+def test_a_landing_run_checks_only_what_it_adds(engine):
+    from monitoring_pipeline.notifications.day_tables import build_day_tables
+
+    _land(engine, _delete("001017545"))
+    with engine.begin() as connection:  # an old row that went bad after it was tabled
+        connection.execute(update(dnb_landed_notifications).values(duns="12AB", payload="{}"))
+    build_day_tables(engine, DAY, rebuild=True)
+    _land(engine, {**_delete("213310873"), "deliveryTimeStamp": "2026-11-20T12:00:00.000Z"})
+
+    assert malformed_duns(engine, DAY, only_new=True).passed
+    assert invalid_landed_rows(engine, DAY, only_new=True).passed
+    assert duplicate_notifications(engine, DAY, only_new=True).passed
+    assert not malformed_duns(engine, DAY).passed  # a rebuild still sees the whole day
+    assert not invalid_landed_rows(engine, DAY).passed
