@@ -13,6 +13,7 @@ from monitoring_pipeline.defs.resources import (
     ProjectDatabaseResource,
     RegistrationsResource,
 )
+from monitoring_pipeline.dnb.models import NOTIFICATION_TYPES
 from monitoring_pipeline.notifications.company_state import company_status_counts, update_companies
 from monitoring_pipeline.notifications.day_tables import build_day_tables, day_row_counts
 from monitoring_pipeline.notifications.exports import export_company_changes, export_day, verify_day
@@ -79,8 +80,9 @@ def build_notification_assets(settings: NotificationSettings) -> list[dg.AssetsD
         replays the day through D&B's Replay API, landing anything missing: backfill is replay."""
         engine = database.get_engine()
         days = partition_days(context)
+        landing_run = is_landing_run(context)
         replays = []
-        if not is_landing_run(context):
+        if not landing_run:
             references = registrations.pulled_references()
             replays = [replay_day(dnb.get_client(), engine, references, day) for day in days]
             for replay in replays:
@@ -106,11 +108,12 @@ def build_notification_assets(settings: NotificationSettings) -> list[dg.AssetsD
             "replay_coverage": ", ".join(sorted({r.coverage for r in replays})) or "not replayed (landing run)",
             "preview": markdown_table(summaries[-1].preview if summaries else []),
         }
-        for notification_type, count in sum((s.by_type for s in summaries), start=Counter()).items():
-            metadata[f"type_{notification_type.lower()}"] = count
+        by_type = sum((s.by_type for s in summaries), start=Counter())
+        for notification_type in NOTIFICATION_TYPES:  # every type, every time: stable keys plot across partitions
+            metadata[f"type_{notification_type.lower()}"] = by_type.get(notification_type, 0)
         if any(r.coverage == "outside" for r in replays):
             metadata["note"] = "older than D&B's 14-day replay window: rebuilt from what was landed"
-        only_new = is_landing_run(context)
+        only_new = landing_run
         return dg.MaterializeResult(
             metadata=metadata,
             check_results=[

@@ -2,7 +2,6 @@
 
 
 import os
-import threading
 from pathlib import Path
 from typing import Literal
 
@@ -15,7 +14,7 @@ from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
 from monitoring_pipeline.notifications.exports import ExportSettings
 from monitoring_pipeline.notifications.registrations import RegistrationConfig, load_registrations
 from monitoring_pipeline.settings import NotificationSettings, state_dir
-from monitoring_pipeline.storage.database import create_db_engine, migrate
+from monitoring_pipeline.storage.database import shared_engine
 
 
 class DnbApiResource(dg.ConfigurableResource):
@@ -90,24 +89,14 @@ def project_database_from_env(settings: NotificationSettings) -> "ProjectDatabas
     return ProjectDatabaseResource(url=settings.database_url)
 
 
-_ENGINES: dict[str, Engine] = {}
-_ENGINES_LOCK = threading.Lock()
-
-
 class ProjectDatabaseResource(dg.ConfigurableResource):
     """The project database (SQLite file by default, PostgreSQL in production), migrated on first use."""
 
     url: str = Field(description="SQLAlchemy URL; pass DATABASE_URL as dg.EnvVar in production.")
 
     def get_engine(self) -> Engine:
-        """One engine per process and URL, migrated to the latest revision the first time."""
-        with _ENGINES_LOCK:
-            engine = _ENGINES.get(self.url)
-            if engine is None:
-                engine = create_db_engine(self.url)
-                migrate(engine)
-                _ENGINES[self.url] = engine
-            return engine
+        """The process's engine for this URL, migrated to the latest revision on first use."""
+        return shared_engine(self.url)
 
 
 class NotificationStorageResource(dg.ConfigurableResource):

@@ -43,10 +43,9 @@ def shared_backends(settings: DnbConnectionSettings) -> tuple[RateLimiter, Token
     """PostgreSQL when configured (holds across machines), else files under ``state_dir`` (this machine)."""
     key = limiter_key(settings.base_url, settings.client_id)
     if settings.database_url and settings.database_url.startswith("postgresql"):
-        from monitoring_pipeline.storage.database import create_db_engine, migrate
+        from monitoring_pipeline.storage.database import shared_engine
 
-        engine = create_db_engine(settings.database_url)
-        migrate(engine)
+        engine = shared_engine(settings.database_url)
         limiter: RateLimiter = (
             PostgresRateLimiter(engine, key, settings.rate_limit_per_second)
             if settings.rate_limit_per_second

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -12,6 +13,8 @@ from sqlalchemy.engine import make_url
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Arbitrary constant: serialises concurrent migrations of one PostgreSQL database.
 _MIGRATION_LOCK_ID = 0x4D504442
+_SHARED_ENGINES: dict[str, Engine] = {}
+_SHARED_ENGINES_LOCK = threading.Lock()
 
 
 def create_db_engine(url: str) -> Engine:
@@ -47,3 +50,14 @@ def migrate(engine: Engine) -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def shared_engine(url: str) -> Engine:
+    """One engine per process and URL, migrated the first time: sensor ticks and assets reuse its pool."""
+    with _SHARED_ENGINES_LOCK:
+        engine = _SHARED_ENGINES.get(url)
+        if engine is None:
+            engine = create_db_engine(url)
+            migrate(engine)
+            _SHARED_ENGINES[url] = engine
+        return engine
