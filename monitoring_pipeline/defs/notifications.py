@@ -14,9 +14,10 @@ from monitoring_pipeline.defs.resources import (
     RegistrationsResource,
 )
 from monitoring_pipeline.dnb.models import NOTIFICATION_TYPES
+from monitoring_pipeline.notifications.company_changes import changes_summary
 from monitoring_pipeline.notifications.company_state import company_status_counts, update_companies
 from monitoring_pipeline.notifications.day_tables import build_day_tables, day_row_counts
-from monitoring_pipeline.notifications.exports import export_company_changes, export_day, verify_day
+from monitoring_pipeline.notifications.exports import export_day, verify_day
 from monitoring_pipeline.notifications.landed_store import day_summary, landed_rows_of_type, quarantine_reasons
 from monitoring_pipeline.notifications.metrics import day_metrics
 from monitoring_pipeline.notifications.portfolio_sync import record_transfer_actions
@@ -157,7 +158,7 @@ def build_notification_assets(settings: NotificationSettings) -> list[dg.AssetsD
         engine, export = database.get_engine(), storage.export_settings()
         rebuild = not is_landing_run(context)
         results = [export_day(engine, export, day, rebuild=rebuild) for day in partition_days(context)]
-        problems = [p for day in partition_days(context) for p in verify_day(engine, export, day)]
+        problems = [p for day in partition_days(context) for p in verify_day(engine, export, day, checksums=rebuild)]
         return dg.MaterializeResult(
             metadata={
                 "files_written": sum(r.files_written for r in results),
@@ -209,21 +210,23 @@ def build_notification_assets(settings: NotificationSettings) -> list[dg.AssetsD
         partitions_def=partitions,
         deps=[notifications_table],
         group_name=GROUP,
-        kinds={"python", "parquet"},
+        kinds={"python", "sql"},
         owners=OWNERS,
     )
-    def company_changes(
-        context: dg.AssetExecutionContext, database: ProjectDatabaseResource, storage: NotificationStorageResource
-    ) -> dg.MaterializeResult:
-        """Element-level changes of the day flattened for analysis (DUNS, element path, previous, current, change
-        time, type) in company_changes/YYYY/MM/DD/company_changes_YYYYMMDD.parquet."""
-        engine, export = database.get_engine(), storage.export_settings()
-        results = [export_company_changes(engine, export, day) for day in partition_days(context)]
+    def company_changes(context: dg.AssetExecutionContext, database: ProjectDatabaseResource
+                        ) -> dg.MaterializeResult:
+        """Element-level changes flattened for analysis (DUNS, element path, previous, current, change time,
+        notification type) in the dnb_company_changes view over notifications_table; the per-page Parquet files
+        of notification_files carry the same columns."""
+        engine = database.get_engine()
+        summaries = [changes_summary(engine, day) for day in partition_days(context)]
+        top = summaries[-1].top_elements if summaries else []
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": sum(r.rows for r in results),
-                "bytes_written": sum(r.bytes_written for r in results),
-                "files": dg.MetadataValue.md("\n".join(f"- `{p}`" for r in results for p in r.paths) or "_none_"),
+                "dagster/row_count": sum(s.changes for s in summaries),
+                "companies_changed": sum(s.companies for s in summaries),
+                "view": "dnb_company_changes",
+                "top_elements": markdown_table([{"element": e, "changes": n} for e, n in top]),
             }
         )
 

@@ -56,6 +56,7 @@ def build_day_tables(engine: Engine, day: date, *, rebuild: bool) -> DayTablesRe
                     "delivery_ts": row.delivery_ts,
                     "delivery_day": row.delivery_day,
                     "element_count": len(changes),
+                    "landed_id": row.id,
                 }
 
         for batch in _batches(notification_rows(), _STREAM_BATCH):
@@ -83,6 +84,7 @@ def day_row_counts(engine: Engine, day: date) -> tuple[int, int]:
 def _landed_rows(connection: Connection, day: date, *, only_new: bool) -> Iterator[Any]:
     landed = dnb_landed_notifications
     query = select(
+        landed.c.id,
         landed.c.notification_key,
         landed.c.reference,
         landed.c.duns,

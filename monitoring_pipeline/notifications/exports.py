@@ -4,7 +4,6 @@ Layout under ``ExportSettings.base_path``::
 
     notifications/YYYY/MM/DD/<reference>/notifications_YYYYMMDD_HHMMSS_NNN.json[.gz]   (always)
                                                           ..._NNN.csv[.gz] / .parquet  (optional)
-    company_changes/YYYY/MM/DD/company_changes_YYYYMMDD.parquet
 
 A group is the notifications of one registration sharing one ``deliveryTimeStamp`` (one Pull page);
 its file names and contents derive only from landed data, so re-materializing gives the same bytes.
@@ -35,7 +34,6 @@ from monitoring_pipeline.dnb.identifiers import validate_reference
 from monitoring_pipeline.dnb.timestamps import format_millis
 from monitoring_pipeline.storage.local_files import (
     atomic_write_bytes,
-    atomic_writer,
     remove_empty_directory,
     remove_stale_files,
     same_bytes,
@@ -45,15 +43,12 @@ from monitoring_pipeline.storage.local_files import (
 from monitoring_pipeline.storage.schema import (
     dnb_file_manifest,
     dnb_landed_notifications,
-    dnb_notification_elements,
-    dnb_notifications,
 )
 
 FORMATS = ("json", "csv", "parquet")
 FORMAT_VERSION = "1.0"
 STORAGE_TYPE = "local"
 NOTIFICATIONS_DIR = "notifications"
-COMPANY_CHANGES_DIR = "company_changes"
 FILE_PATTERN = "notifications_*"
 PATHS_PREVIEW = 20
 
@@ -70,20 +65,6 @@ ELEMENT_COLUMNS = (
 )
 # Per-page CSV and Parquet carry the same columns and the same (string) values.
 ELEMENT_SCHEMA = pa.schema([(name, pa.string()) for name in ELEMENT_COLUMNS])
-COMPANY_CHANGES_SCHEMA = pa.schema(
-    [
-        ("notification_key", pa.string()),
-        ("position", pa.int32()),
-        ("registration_reference", pa.string()),
-        ("duns", pa.string()),
-        ("type", pa.string()),
-        ("delivery_timestamp", pa.timestamp("us", tz="UTC")),
-        ("element", pa.string()),
-        ("previous", pa.string()),  # JSON text
-        ("current", pa.string()),  # JSON text
-        ("changed_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
 
 _YIELD_PER = 2_000
 _GROUPS_PER_QUERY = 200  # keeps bind parameters well under SQLite's limit
@@ -175,10 +156,6 @@ def group_paths(settings: ExportSettings, day: date, reference: str, instant: da
     return [stem + settings.suffix(fmt) for fmt in settings.formats]
 
 
-def company_changes_path(day: date) -> str:
-    return f"{COMPANY_CHANGES_DIR}/{day:%Y/%m/%d}/company_changes_{day:%Y%m%d}.parquet"
-
-
 def day_files(settings: ExportSettings, day: date) -> list[Path]:
     """Notification files of ``day`` on disk (temporary files excluded), sorted."""
     root = settings.base_path / day_prefix(day)
@@ -204,17 +181,22 @@ def _gzip(data: bytes) -> bytes:
 
 
 def _render_json(reference: str, instant: datetime, notifications: list[Any]) -> bytes:
-    document = {
-        "metadata": {
-            "export_timestamp": format_millis(instant),
-            "notification_count": len(notifications),
-            "format_version": FORMAT_VERSION,
-            "storage_type": STORAGE_TYPE,
-            "registration_reference": reference,
-        },
-        "notifications": notifications,
+    """The seed's JSON format: an indented ``metadata`` header, then one notification per line.
+
+    Each notification goes through the C encoder in one call; ``indent=`` on the whole document would
+    use Python's pure-Python encoder, several times slower on a day of pages.
+    """
+    metadata = {
+        "export_timestamp": format_millis(instant),
+        "notification_count": len(notifications),
+        "format_version": FORMAT_VERSION,
+        "storage_type": STORAGE_TYPE,
+        "registration_reference": reference,
     }
-    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    header = json.dumps(metadata, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+    lines = ",\n    ".join(json.dumps(n, ensure_ascii=False, separators=(",", ":")) for n in notifications)
+    body = f"[\n    {lines}\n  ]" if notifications else "[]"
+    return f'{{\n  "metadata": {header},\n  "notifications": {body}\n}}\n'.encode()
 
 
 def _element_rows(reference: str, rows: Sequence[Any], notifications: list[Any]) -> list[tuple[str | None, ...]]:
@@ -497,15 +479,21 @@ def _remove_stale(settings: ExportSettings, day: date, produced: set[str]) -> in
     return removed
 
 
-def verify_day(engine: Engine, settings: ExportSettings, day: date) -> list[str]:
-    """Problems with ``day``'s files: missing or altered files, unrecorded files, counts that disagree."""
+def verify_day(engine: Engine, settings: ExportSettings, day: date, *, checksums: bool = True) -> list[str]:
+    """Problems with ``day``'s files: missing or altered files, unrecorded files, counts that disagree.
+
+    Without ``checksums`` an altered file is caught by its size only: what a landing-triggered run
+    can afford, since hashing every file of the day would make its cost follow the day.
+    """
     manifest = _manifest_for_day(engine, settings, day)
     problems: list[str] = []
     for relative, entry in sorted(manifest.items()):
         path = settings.base_path / relative
         if not path.is_file():
             problems.append(f"{relative}: in the manifest but missing on disk")
-        elif sha256_file(path) != entry.sha256:
+        elif path.stat().st_size != entry.size:
+            problems.append(f"{relative}: size differs from the manifest")
+        elif checksums and sha256_file(path) != entry.sha256:
             problems.append(f"{relative}: sha256 differs from the manifest")
     for path in day_files(settings, day):
         relative = path.relative_to(settings.base_path).as_posix()
@@ -523,59 +511,3 @@ def verify_day(engine: Engine, settings: ExportSettings, day: date) -> list[str]
     for relative in sorted(set(manifest) - expected):
         problems.append(f"{relative}: in the manifest but no landed notifications belong to it")
     return problems
-
-
-def export_company_changes(engine: Engine, settings: ExportSettings, day: date) -> ExportResult:
-    """The day's element changes as one Parquet file, streamed in row groups and written atomically.
-
-    Rows are ordered by (delivery time, reference, notification_key, position), so equal data gives
-    equal bytes under one pyarrow version. An empty day still gets a file: zero rows, full schema.
-    ``notifications`` counts those with at least one element, ``rows`` the element rows. The file is
-    not in the manifest: it is one derived file per day, rewritten whole by every run.
-    """
-    started = time.monotonic()
-    n = dnb_notifications.c
-    e = dnb_notification_elements.c
-    statement = (
-        select(
-            e.notification_key,
-            e.position,
-            n.reference,
-            n.duns,
-            n.notification_type,
-            n.delivery_ts,
-            e.element,
-            e.previous,
-            e.current,
-            e.changed_at,
-        )
-        .select_from(dnb_notification_elements.join(dnb_notifications, n.notification_key == e.notification_key))
-        .where(n.delivery_day == day)
-        .order_by(n.delivery_ts, n.reference, e.notification_key, e.position)
-    )
-    relative = company_changes_path(day)
-    path = settings.base_path / relative
-    result = ExportResult()
-    last_key: str | None = None
-    with engine.connect() as connection, atomic_writer(path) as handle:
-        writer = pq.ParquetWriter(handle, COMPANY_CHANGES_SCHEMA, compression="snappy")
-        try:
-            streamed = connection.execution_options(yield_per=_ROW_GROUP_ROWS).execute(statement)
-            for batch in streamed.partitions():
-                columns = list(zip(*batch, strict=True))
-                writer.write_table(
-                    pa.table(
-                        [pa.array(c, f.type) for c, f in zip(columns, COMPANY_CHANGES_SCHEMA, strict=True)],
-                        schema=COMPANY_CHANGES_SCHEMA,
-                    )
-                )
-                result.rows += len(batch)
-                for key in columns[0]:
-                    if key != last_key:
-                        result.notifications += 1
-                        last_key = key
-        finally:
-            writer.close()
-    result.wrote(relative, path.stat().st_size)
-    result.seconds = time.monotonic() - started
-    return result

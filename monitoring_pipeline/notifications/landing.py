@@ -88,7 +88,10 @@ def land_page(
     resume_from: datetime | None = None,
     landed_at: datetime | None = None,
 ) -> PageLanding:
-    """Write ``page`` in one transaction, with ``resume_from`` as the registration's new cursor."""
+    """Write ``page`` in one transaction, with ``resume_from`` as the registration's new cursor.
+
+    Counts and cursor go to the registration's status row when one exists (``ensure_status_row``).
+    """
     now = landed_at or datetime.now(UTC)
     valid: list[dict[str, Any]] = []
     quarantined: list[dict[str, Any]] = []
@@ -162,8 +165,8 @@ def land_registration(
     """
     summary = RegistrationLanding(reference)
     started = datetime.now(UTC)
-    with engine.begin() as connection:
-        _ensure_status_row(connection, reference)
+    ensure_status_row(engine, reference)
+    with engine.connect() as connection:
         cursor = connection.execute(
             select(dnb_registration_status.c.resume_from).where(dnb_registration_status.c.reference == reference)
         ).scalar_one()
@@ -225,7 +228,7 @@ def _least_recently_served_first(engine: Engine, references: list[str]) -> list[
 
 def _record_progress(connection: Any, reference: str, resume_from: datetime | None, page: PageLanding,
                      now: datetime) -> None:
-    _ensure_status_row(connection, reference)
+    """Counts and cursor of the registration; its status row exists (see ``ensure_status_row``)."""
     values: dict[str, Any] = {
         "landed_total": dnb_registration_status.c.landed_total + page.landed,
         "quarantined_total": dnb_registration_status.c.quarantined_total + page.quarantined,
@@ -248,13 +251,15 @@ def _set_cursor(engine: Engine, reference: str, resume_from: datetime | None, *,
         )
 
 
-def _ensure_status_row(connection: Any, reference: str) -> None:
-    dialect = postgresql if connection.engine.dialect.name == "postgresql" else sqlite
-    connection.execute(
-        dialect.insert(dnb_registration_status)
-        .values(reference=reference, landed_total=0, quarantined_total=0)
-        .on_conflict_do_nothing()
-    )
+def ensure_status_row(engine: Engine, reference: str) -> None:
+    """Create the registration's status row once, before its pages are landed."""
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    with engine.begin() as connection:
+        connection.execute(
+            dialect.insert(dnb_registration_status)
+            .values(reference=reference, landed_total=0, quarantined_total=0)
+            .on_conflict_do_nothing()
+        )
 
 
 def _delivery_day(raw: Any) -> date | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
-from sqlalchemy import Engine, func, literal_column, select
+from sqlalchemy import Connection, Engine, func, literal_column, select
 
 from monitoring_pipeline.dnb.models import NOTIFICATION_TYPES
 from monitoring_pipeline.notifications.landed_store import counts_by_reference_and_type
@@ -57,20 +57,38 @@ def day_metrics(engine: Engine, day: date) -> DayMetrics:
         metrics.quarantined = connection.execute(
             select(func.count()).select_from(dnb_quarantine).where(dnb_quarantine.c.delivery_day == day)
         ).scalar_one()
-        lags = array("d")
-        for (lag,) in connection.execution_options(yield_per=10_000).execute(_lag_query(engine, day)):
-            if lag is not None:
-                lags.append(float(lag))
+        metrics.lag_p50_seconds, metrics.lag_p95_seconds, metrics.lag_max_seconds = _lag_percentiles(
+            connection, engine, day
+        )
         metrics.element_changes = connection.execute(
             select(func.count()).select_from(dnb_notification_elements).where(
                 dnb_notification_elements.c.delivery_day == day
             )
         ).scalar_one()
-    if lags:
-        values = np.frombuffer(lags, dtype=np.float64)
-        metrics.lag_p50_seconds, metrics.lag_p95_seconds = (float(v) for v in np.percentile(values, [50, 95]))
-        metrics.lag_max_seconds = float(values.max())
     return metrics
+
+
+def _lag_percentiles(connection: Connection, engine: Engine, day: date) -> tuple[float, float, float]:
+    """(p50, p95, max) of the day's delivery lags; PostgreSQL computes them itself, SQLite streams them."""
+    lag = _lag_query(engine, day).subquery()
+    if engine.dialect.name == "postgresql":
+        p50, p95, worst = connection.execute(
+            select(
+                func.percentile_cont(0.5).within_group(lag.c.lag),
+                func.percentile_cont(0.95).within_group(lag.c.lag),
+                func.max(lag.c.lag),
+            )
+        ).one()
+        return float(p50 or 0.0), float(p95 or 0.0), float(worst or 0.0)
+    lags = array("d")
+    for (value,) in connection.execution_options(yield_per=10_000).execute(select(lag.c.lag)):
+        if value is not None:
+            lags.append(float(value))
+    if not lags:
+        return 0.0, 0.0, 0.0
+    values = np.frombuffer(lags, dtype=np.float64)
+    p50, p95 = (float(v) for v in np.percentile(values, [50, 95]))
+    return p50, p95, float(values.max())
 
 
 def _lag_query(engine: Engine, day: date):  # type: ignore[no-untyped-def]
@@ -83,7 +101,7 @@ def _lag_query(engine: Engine, day: date):  # type: ignore[no-untyped-def]
             "86400.0"
         )
     return (
-        select(lag)
+        select(lag.label("lag"))
         .select_from(elements.join(notifications, notifications.c.notification_key == elements.c.notification_key))
         .where(elements.c.delivery_day == day, elements.c.changed_at.is_not(None))
     )

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, Select, select, tuple_
+from sqlalchemy import Engine, Select, func, select, tuple_
 
 from monitoring_pipeline.dnb.identifiers import DUNS_PATTERN
 from monitoring_pipeline.dnb.keys import page_keys
@@ -29,12 +29,18 @@ def _day_rows(query: Select, day: date, only_new: bool) -> Select:
     """Restrict ``query`` over the landed store to ``day``, and to rows not yet in notifications_table.
 
     A landing-triggered run checks only what it adds, so its cost follows the new data; a rebuild
-    checks the whole day.
+    checks the whole day. (A row committed out of id order below the mark is left to the rebuild.)
     """
     landed = dnb_landed_notifications
     query = query.where(landed.c.delivery_day == day)
     if only_new:
-        query = query.outerjoin(
+        # Rows tabled so far sit at or below the day's high-water mark: start the scan above it.
+        tabled_up_to = (
+            select(func.coalesce(func.max(dnb_notifications.c.landed_id), 0))
+            .where(dnb_notifications.c.delivery_day == day)
+            .scalar_subquery()
+        )
+        query = query.where(landed.c.id > tabled_up_to).outerjoin(
             dnb_notifications, dnb_notifications.c.notification_key == landed.c.notification_key
         ).where(dnb_notifications.c.notification_key.is_(None))
     return query

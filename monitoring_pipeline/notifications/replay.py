@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from monitoring_pipeline.dnb.client import DnbClient
 from monitoring_pipeline.dnb.errors import DnbRequestError
-from monitoring_pipeline.notifications.landing import land_page
+from monitoring_pipeline.notifications.landing import ensure_status_row, land_page
 
 REPLAY_WINDOW = timedelta(days=14)
 # Stay clear of the window's edge: our clock and D&B's differ a little, and the replay takes time.
@@ -42,6 +42,7 @@ def replay_day(client: DnbClient, engine: Engine, references: list[str], day: da
         result.coverage = "partial"
         start = earliest
     for reference in references:
+        ensure_status_row(engine, reference)
         try:
             for page in client.replay_window(reference, start, end):
                 landing = land_page(engine, page)

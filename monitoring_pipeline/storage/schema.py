@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text, column, table
 from sqlalchemy.types import TypeDecorator
 
 
@@ -118,7 +118,8 @@ dnb_notifications = Table(
     Column("delivery_ts", UtcDateTime(), nullable=False),
     Column("delivery_day", Date, nullable=False),
     Column("element_count", Integer, nullable=False),
-    Index("ix_dnb_notifications_day", "delivery_day"),
+    Column("landed_id", BigInteger, nullable=False),  # dnb_landed_notifications.id: "new since" in one index probe
+    Index("ix_dnb_notifications_day", "delivery_day", "landed_id"),
     Index("ix_dnb_notifications_duns", "duns"),
 )
 
@@ -196,4 +197,20 @@ dnb_portfolio_actions = Table(
     Column("status", String(16), nullable=False),  # pending | applied | ignored
     Column("created_at", UtcDateTime(), nullable=False),
     Column("applied_at", UtcDateTime()),
+)
+
+# A view (migration 0003), declared outside ``metadata`` so schema comparison leaves it alone.
+dnb_company_changes = table(
+    "dnb_company_changes",
+    column("delivery_day", Date),
+    column("reference", String),
+    column("duns", String),
+    column("notification_type", String),
+    column("element", String),
+    column("previous", Text),
+    column("current", Text),
+    column("changed_at", UtcDateTime()),
+    column("delivery_ts", UtcDateTime()),
+    column("notification_key", String),
+    column("position", Integer),
 )

@@ -10,10 +10,11 @@ from sqlalchemy import func, select
 from monitoring_pipeline.dnb.emulator.generator import NotificationGenerator
 from monitoring_pipeline.dnb.models import NotificationPage
 from monitoring_pipeline.dnb.timestamps import format_millis
+from monitoring_pipeline.notifications.company_changes import changes_summary
 from monitoring_pipeline.notifications.day_tables import build_day_tables, day_row_counts
 from monitoring_pipeline.notifications.landing import land_page
 from monitoring_pipeline.notifications.metrics import day_metrics
-from monitoring_pipeline.storage.schema import dnb_notification_elements, dnb_notifications
+from monitoring_pipeline.storage.schema import dnb_company_changes, dnb_notification_elements, dnb_notifications
 
 DAY = date(2026, 11, 20)
 
@@ -95,3 +96,34 @@ def test_metrics_count_types_companies_and_lag(engine):
     assert 0 < metadata["duns_affected"] <= 80
     assert 0 < metadata["delivery_lag_p50_seconds"] <= metadata["delivery_lag_p95_seconds"]
     assert metadata["delivery_lag_max_seconds"] <= 36 * 3600 + 1  # the generator's changes are < 36 h old
+
+
+def test_company_changes_view_flattens_the_days_elements(engine):
+    noon = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    land(engine, 40, at=noon, types={"UPDATE": 1})
+    build_day_tables(engine, DAY, rebuild=True)
+    _, elements = rows(engine)
+
+    summary = changes_summary(engine, DAY)
+
+    assert summary.changes == len(elements)
+    assert summary.companies == len({e.duns for e in elements})
+    assert sum(n for _, n in summary.top_elements) <= summary.changes
+    assert summary.top_elements[0][1] == max(
+        sum(1 for e in elements if e.element == path) for path in {e.element for e in elements}
+    )
+    assert changes_summary(engine, DAY + timedelta(days=1)).changes == 0
+
+
+def test_the_company_changes_view_joins_each_change_to_its_notification(engine):
+    noon = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    land(engine, 30, at=noon, types={"UPDATE": 1})
+    build_day_tables(engine, DAY, rebuild=True)
+    _, elements = rows(engine)
+    with engine.connect() as connection:
+        changes = connection.execute(
+            select(dnb_company_changes).where(dnb_company_changes.c.delivery_day == DAY)
+        ).all()
+    assert len(changes) == len(elements)
+    assert {c.notification_type for c in changes} == {"UPDATE"}
+    assert all(c.reference == "DAY_REF" and c.delivery_ts == noon for c in changes)

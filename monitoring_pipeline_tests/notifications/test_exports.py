@@ -23,9 +23,7 @@ from monitoring_pipeline.dnb.timestamps import format_millis
 from monitoring_pipeline.notifications.exports import (
     ELEMENT_COLUMNS,
     ExportSettings,
-    company_changes_path,
     day_files,
-    export_company_changes,
     export_day,
     group_paths,
     verify_day,
@@ -484,8 +482,18 @@ def test_verify_day_reports_tampered_missing_unrecorded_and_unexported_files(eng
     assert verify_day(engine, settings, DAY) == []
 
 
-# ---- company changes -------------------------------------------------------------------------------
+def test_verify_day_without_checksums_still_catches_size_changes_and_missing_files(engine, pages, settings):
+    export_day(engine, settings, DAY, rebuild=False)
+    shortened, missing = (
+        settings.base_path / group_paths(settings, DAY, "ALPHA", MORNING + timedelta(minutes=m))[0] for m in (0, 2)
+    )
+    shortened.write_bytes(shortened.read_bytes()[:-10])
+    missing.unlink()
 
+    problems = verify_day(engine, settings, DAY, checksums=False)
+
+    assert any("size differs from the manifest" in p for p in problems)
+    assert any("missing on disk" in p for p in problems)
 
 def _insert_notification(
     engine: Engine,
@@ -523,107 +531,3 @@ def _insert_notification(
             )
 
 
-def test_company_changes_flatten_the_days_elements_into_one_parquet_file(engine, settings):
-    changed = datetime(2026, 11, 19, 8, 0, 1, tzinfo=UTC)
-    _insert_notification(
-        engine,
-        "k2",
-        "BRAVO",
-        "000000002",
-        "UPDATE",
-        MORNING + timedelta(hours=1),
-        [
-            ("organization.primaryName", "Old", "Café", changed),
-            ("organization.numberOfEmployees", None, [{"value": 3}], None),
-        ],
-    )
-    _insert_notification(
-        engine,
-        "k1",
-        "ALPHA",
-        "000000001",
-        "UPDATE",
-        MORNING,
-        [
-            ("organization.telephone", [], [{"telephoneNumber": "1"}], changed),
-        ],
-    )
-    _insert_notification(engine, "k0", "ALPHA", "000000003", "DELETE", MORNING, [])
-    _insert_notification(
-        engine,
-        "k9",
-        "ALPHA",
-        "000000001",
-        "UPDATE",
-        MORNING + timedelta(days=1),
-        [
-            ("organization.primaryName", "A", "B", changed),
-        ],
-    )
-
-    result = export_company_changes(engine, settings, DAY)
-
-    path = settings.base_path / company_changes_path(DAY)
-    assert (result.files_written, result.rows, result.notifications) == (1, 3, 2)
-    assert result.paths == ["company_changes/2026/11/20/company_changes_20261120.parquet"]
-    assert pq.read_table(path).to_pylist() == [
-        {
-            "notification_key": "k1",
-            "position": 0,
-            "registration_reference": "ALPHA",
-            "duns": "000000001",
-            "type": "UPDATE",
-            "delivery_timestamp": MORNING,
-            "element": "organization.telephone",
-            "previous": "[]",
-            "current": '[{"telephoneNumber": "1"}]',
-            "changed_at": changed,
-        },
-        {
-            "notification_key": "k2",
-            "position": 0,
-            "registration_reference": "BRAVO",
-            "duns": "000000002",
-            "type": "UPDATE",
-            "delivery_timestamp": MORNING + timedelta(hours=1),
-            "element": "organization.primaryName",
-            "previous": '"Old"',
-            "current": '"Caf\\u00e9"',
-            "changed_at": changed,
-        },
-        {
-            "notification_key": "k2",
-            "position": 1,
-            "registration_reference": "BRAVO",
-            "duns": "000000002",
-            "type": "UPDATE",
-            "delivery_timestamp": MORNING + timedelta(hours=1),
-            "element": "organization.numberOfEmployees",
-            "previous": "null",
-            "current": '[{"value": 3}]',
-            "changed_at": None,
-        },
-    ]
-    first = path.read_bytes()
-    export_company_changes(engine, settings, DAY)
-    assert path.read_bytes() == first
-    assert _temp_files(settings) == []
-
-
-def test_company_changes_of_an_empty_day_is_a_file_with_the_schema_and_no_rows(sqlite_engine, settings):
-    result = export_company_changes(sqlite_engine, settings, DAY)
-
-    table = pq.read_table(settings.base_path / company_changes_path(DAY))
-    assert (result.rows, table.num_rows) == (0, 0)
-    assert table.column_names == [
-        "notification_key",
-        "position",
-        "registration_reference",
-        "duns",
-        "type",
-        "delivery_timestamp",
-        "element",
-        "previous",
-        "current",
-        "changed_at",
-    ]

@@ -90,10 +90,11 @@ def upgrade() -> None:
         sa.Column("delivery_ts", sa.DateTime(timezone=True), nullable=False),
         sa.Column("delivery_day", sa.Date(), nullable=False),
         sa.Column("element_count", sa.Integer(), nullable=False),
+        sa.Column("landed_id", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("notification_key", name=op.f("pk_dnb_notifications")),
     )
     with op.batch_alter_table("dnb_notifications", schema=None) as batch_op:
-        batch_op.create_index("ix_dnb_notifications_day", ["delivery_day"], unique=False)
+        batch_op.create_index("ix_dnb_notifications_day", ["delivery_day", "landed_id"], unique=False)
         batch_op.create_index("ix_dnb_notifications_duns", ["duns"], unique=False)
 
     op.create_table(
