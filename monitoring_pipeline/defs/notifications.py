@@ -1,5 +1,6 @@
 """D&B notifications as daily-partitioned assets (one partition per UTC delivery day), with their checks."""
 
+import functools
 from collections import Counter
 from datetime import timedelta
 
@@ -54,12 +55,11 @@ def _merge(findings: list[Finding]) -> Finding:
 
 def build_notification_assets(settings: NotificationSettings) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
     partitions = daily_partitions(settings)
+    # Every day asset: one partition per UTC delivery day, same group and owners.
+    day_asset = functools.partial(dg.asset, partitions_def=partitions, group_name=GROUP, owners=OWNERS)
 
-    @dg.asset(
-        partitions_def=partitions,
-        group_name=GROUP,
+    @day_asset(
         kinds={"python", "sql"},
-        owners=OWNERS,
         pool="dnb_api",
         check_specs=[
             _check("landed_schema_valid", "dnb_notifications",
@@ -140,12 +140,9 @@ def build_notification_assets(settings: NotificationSettings) -> list[dg.AssetsD
             ],
         )
 
-    @dg.asset(
-        partitions_def=partitions,
+    @day_asset(
         deps=[dnb_notifications],
-        group_name=GROUP,
         kinds={"python", "json", "parquet"},
-        owners=OWNERS,
         check_specs=[_check("files_match_landed", "notification_files",
                             "The day's files, manifest checksums and counts match what was landed.")],
     )
@@ -175,12 +172,9 @@ def build_notification_assets(settings: NotificationSettings) -> list[dg.AssetsD
             ],
         )
 
-    @dg.asset(
-        partitions_def=partitions,
+    @day_asset(
         deps=[dnb_notifications],
-        group_name=GROUP,
         kinds={"python", "sql"},
-        owners=OWNERS,
         check_specs=[_check("rows_match_landed", "notifications_table",
                             "The day's table rows match the landed notifications.", blocking=True)],
     )
@@ -206,12 +200,9 @@ def build_notification_assets(settings: NotificationSettings) -> list[dg.AssetsD
             check_results=[_result("rows_match_landed", _finding_from(mismatched), dg.AssetCheckSeverity.ERROR)],
         )
 
-    @dg.asset(
-        partitions_def=partitions,
+    @day_asset(
         deps=[notifications_table],
-        group_name=GROUP,
         kinds={"python", "sql"},
-        owners=OWNERS,
     )
     def company_changes(context: dg.AssetExecutionContext, database: ProjectDatabaseResource
                         ) -> dg.MaterializeResult:
@@ -230,12 +221,9 @@ def build_notification_assets(settings: NotificationSettings) -> list[dg.AssetsD
             }
         )
 
-    @dg.asset(
-        partitions_def=partitions,
+    @day_asset(
         deps=[notifications_table],
-        group_name=GROUP,
         kinds={"python", "sql"},
-        owners=OWNERS,
     )
     def notification_metrics(context: dg.AssetExecutionContext, database: ProjectDatabaseResource
                              ) -> dg.MaterializeResult:
