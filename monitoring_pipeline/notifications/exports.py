@@ -337,19 +337,22 @@ def _manifest_for_day(engine: Engine, settings: ExportSettings, day: date) -> di
         }
 
 
-class _ManifestWriter:
-    """Buffers manifest upserts and writes them in batches (each file is on disk before its row)."""
+class ManifestWriter:
+    """Buffers one destination's manifest upserts for a day and writes them in batches (each file is stored
+    before its row)."""
 
-    def __init__(self, engine: Engine, settings: ExportSettings, day: date) -> None:
+    def __init__(self, engine: Engine, destination: str, day: date) -> None:
         self._engine = engine
-        self._settings = settings
+        self._destination = destination
         self._day = day
         self._pending: list[dict[str, Any]] = []
 
-    def add(self, relative: str, reference: str, count: int, data_size: int, digest: str) -> None:
+    def add(
+        self, relative: str, reference: str, count: int, data_size: int, digest: str, source_digest: str | None = None
+    ) -> None:
         self._pending.append(
             {
-                "destination": self._settings.destination,
+                "destination": self._destination,
                 "path": relative,
                 "delivery_day": self._day,
                 "reference": reference,
@@ -357,6 +360,7 @@ class _ManifestWriter:
                 "bytes": data_size,
                 "sha256": digest,
                 "written_at": datetime.now(UTC),
+                "source_sha256": source_digest,
             }
         )
         if len(self._pending) >= _MANIFEST_BATCH:
@@ -371,7 +375,9 @@ class _ManifestWriter:
             index_elements=[_m.destination, _m.path],
             set_={
                 name: insert.excluded[name]
-                for name in ("delivery_day", "reference", "notification_count", "bytes", "sha256", "written_at")
+                for name in (
+                    "delivery_day", "reference", "notification_count", "bytes", "sha256", "written_at", "source_sha256"
+                )
             },
         )
         with self._engine.begin() as connection:
@@ -384,7 +390,7 @@ class _ManifestWriter:
             for start in range(0, len(ordered), _MANIFEST_BATCH):
                 connection.execute(
                     delete(dnb_file_manifest).where(
-                        _m.destination == self._settings.destination,
+                        _m.destination == self._destination,
                         _m.path.in_(ordered[start : start + _MANIFEST_BATCH]),
                     )
                 )
@@ -408,7 +414,7 @@ def _write_if_changed(
     count: int,
     data: bytes,
     manifest: dict[str, _ManifestEntry],
-    writer: _ManifestWriter,
+    writer: ManifestWriter,
     result: ExportResult,
 ) -> None:
     digest = sha256_bytes(data)
@@ -441,7 +447,7 @@ def export_day(engine: Engine, settings: ExportSettings, day: date, *, rebuild: 
         result.groups_skipped = len(groups) - len(selected)
 
     produced: set[str] = set()
-    writer = _ManifestWriter(engine, settings, day)
+    writer = ManifestWriter(engine, settings.destination, day)
     try:
         if selected is None or selected:
             with closing(_stream_groups(engine, day, selected)) as stream:

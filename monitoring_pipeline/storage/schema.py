@@ -167,7 +167,25 @@ dnb_file_manifest = Table(
     Column("bytes", BigInteger, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("written_at", UtcDateTime(), nullable=False),
+    # Remote copies: the sha256 of the local file this copy was made from (differs when gzip is converted).
+    Column("source_sha256", String(64)),
     Index("ix_dnb_file_manifest_day", "destination", "delivery_day"),
+)
+
+# Per remote destination (SFTP, S3...): the outcome of its last runs, for `monitoring-pipeline status`.
+destination_status = Table(
+    "destination_status",
+    metadata,
+    Column("destination", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),  # sftp | s3
+    Column("target", String(512), nullable=False),  # sftp://user@host:port/base or s3://bucket/prefix: no secrets
+    Column("last_attempt_at", UtcDateTime()),
+    Column("last_success_at", UtcDateTime()),
+    Column("last_error", Text),  # None after a success
+    Column("last_error_at", UtcDateTime()),
+    Column("last_partition", String(32)),
+    Column("files_stored", BigInteger, nullable=False, default=0),
+    Column("bytes_stored", BigInteger, nullable=False, default=0),
 )
 
 # What registration sync applied to D&B, and when.

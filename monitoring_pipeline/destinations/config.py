@@ -1,0 +1,268 @@
+"""Destinations declared in one place: ``config/destinations.yaml`` (or ``$MONITORING_PIPELINE_DESTINATIONS``).
+
+The file sets the local export's formats and lists remote destinations (SFTP servers, S3-compatible
+buckets), several at once, each with its own formats and gzip option. Secrets are never in the file:
+it names the environment variables that hold them (``password_env: SFTP_PASSWORD``), and the resources
+read them as ``dg.EnvVar``s. A bad file stops the code location from loading with the file, the field
+and the expected form in the message.
+
+Precedence for the local export: ``NOTIFICATION_FORMATS`` / ``NOTIFICATION_GZIP`` when set, else the
+file's ``local.formats`` / ``local.gzip``, else JSON without gzip. A remote destination takes a subset
+of what the local export writes (it copies local files; it converts gzip on the way if asked).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
+
+from monitoring_pipeline.destinations.sync import DestinationFormat
+from monitoring_pipeline.notifications.exports import FORMATS
+
+ENV_DESTINATIONS = "MONITORING_PIPELINE_DESTINATIONS"
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_EXPECTED = "a destination name of 1-32 lower-case letters, digits or '_', starting with a letter, not 'local'"
+
+
+class DestinationConfigError(ValueError):
+    """A destinations file that cannot be used: names the file, the field and what is expected."""
+
+    def __init__(self, file: Path, field: str | None, expected: str, got: str | None = None) -> None:
+        location = str(file) + (f": {field}" if field else "")
+        super().__init__(f"{location}: expected {expected}" + (f", got {got}" if got is not None else ""))
+
+
+def _env_name(value: str | None) -> str | None:
+    if value is not None and not ENV_NAME_PATTERN.match(value):
+        raise ValueError("the NAME of an environment variable (e.g. SFTP_PASSWORD), not its value")
+    return value
+
+
+Formats = Annotated[list[Literal["json", "csv", "parquet"]], Field(min_length=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalConfig(_Model):
+    formats: Formats | None = None
+    gzip: StrictBool | None = None
+
+
+class _Remote(_Model):
+    enabled: StrictBool = True
+    formats: Formats = ["json"]
+    gzip: StrictBool = False
+    max_attempts: Annotated[StrictInt, Field(ge=1, le=20)] = 5
+    connect_timeout_seconds: Annotated[float, Field(gt=0)] = 15.0
+
+    @property
+    def target(self) -> DestinationFormat:
+        return DestinationFormat(formats=tuple(f for f in FORMATS if f in self.formats), gzip=self.gzip)
+
+
+class SftpConfig(_Remote):
+    type: Literal["sftp"]
+    host: Annotated[StrictStr, Field(min_length=1)]
+    port: Annotated[StrictInt, Field(ge=1, le=65535)] = 22
+    username: Annotated[StrictStr, Field(min_length=1)]
+    remote_base_path: Annotated[StrictStr, Field(pattern=r"^/")]
+    password_env: StrictStr | None = None
+    private_key_env: StrictStr | None = None
+    private_key_path: StrictStr | None = None
+    passphrase_env: StrictStr | None = None
+    known_hosts_path: StrictStr | None = None
+    host_key_fingerprint: Annotated[StrictStr, Field(pattern=r"^SHA256:[A-Za-z0-9+/]{43}=?$")] | None = None
+    insecure_accept_any_host_key: StrictBool = False
+    parallel_sessions: Annotated[StrictInt, Field(ge=1, le=32)] = 4
+    keepalive_seconds: Annotated[StrictInt, Field(ge=0)] = 30
+
+    _check_env = field_validator("password_env", "private_key_env", "passphrase_env")(_env_name)
+
+
+class S3Config(_Remote):
+    type: Literal["s3"]
+    bucket: Annotated[StrictStr, Field(min_length=3, max_length=63)]
+    prefix: StrictStr = ""
+    region: StrictStr | None = None
+    endpoint_url: Annotated[StrictStr, Field(pattern=r"^https?://")] | None = None
+    access_key_id_env: StrictStr | None = None
+    secret_access_key_env: StrictStr | None = None
+    session_token_env: StrictStr | None = None
+    parallel_uploads: Annotated[StrictInt, Field(ge=1, le=64)] = 8
+    multipart_threshold_mb: Annotated[StrictInt, Field(ge=5)] = 16
+
+    _check_env = field_validator("access_key_id_env", "secret_access_key_env", "session_token_env")(_env_name)
+
+
+RemoteConfig = Annotated[SftpConfig | S3Config, Field(discriminator="type")]
+
+
+class _File(_Model):
+    local: LocalConfig = LocalConfig()
+    destinations: dict[str, RemoteConfig] = {}
+
+
+class DestinationsConfig(_Model):
+    """The validated file: the local export's format and every remote destination by name."""
+
+    source: Path | None
+    local: DestinationFormat
+    remotes: dict[str, SftpConfig | S3Config]
+
+    @property
+    def enabled(self) -> dict[str, SftpConfig | S3Config]:
+        return {name: config for name, config in self.remotes.items() if config.enabled}
+
+
+def default_destinations_file() -> Path | None:
+    """``$MONITORING_PIPELINE_DESTINATIONS``, else this checkout's ``config/destinations.yaml`` if present."""
+    configured = os.environ.get(ENV_DESTINATIONS)
+    if configured:
+        return Path(configured).expanduser()
+    bundled = Path(__file__).resolve().parents[2] / "config" / "destinations.yaml"
+    return bundled if bundled.is_file() else None
+
+
+def load_destinations(path: Path | None) -> DestinationsConfig:
+    """Read and validate the destinations file (None: local export only, formats from the environment)."""
+    parsed = _File()
+    if path is not None:
+        parsed = _parse(Path(path))
+    local = _local_format(parsed.local)
+    for name, remote in parsed.destinations.items():
+        where = f"destinations.{name}"
+        if not NAME_PATTERN.match(name) or name == "local":
+            raise DestinationConfigError(Path(str(path)), where, NAME_EXPECTED, repr(name))
+        if remote.enabled:
+            _check_enabled(Path(str(path)), where, remote, local)
+    remotes = {name: _resolved(Path(str(path)), remote) for name, remote in parsed.destinations.items()}
+    return DestinationsConfig(source=path, local=local, remotes=remotes)
+
+
+def _parse(path: Path) -> _File:
+    if not path.is_file():
+        raise DestinationConfigError(path, None, "a destinations YAML file", "a path that does not exist")
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise DestinationConfigError(
+            path, f"line {mark.line + 1}" if mark else None, "valid YAML", str(getattr(error, "problem", error))
+        ) from None
+    try:
+        return _File.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        return _raise(path, _field_path(first["loc"]), first)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    """pydantic's location without the union tag it inserts: ``destinations.x.sftp.port`` -> ``destinations.x.port``."""
+    parts = [str(p) for p in loc]
+    if len(parts) >= 3 and parts[0] == "destinations" and parts[2] in ("sftp", "s3"):
+        del parts[2]
+    return ".".join(parts)
+
+
+def _raise(path: Path, field: str, error: Mapping[str, Any]) -> Any:
+    kind, value = error["type"], error.get("input")
+    got = None if kind == "missing" else repr(value)
+    if field.endswith("_env"):
+        got = "something else"  # it may be the secret itself, pasted by mistake: never echo it
+    if kind == "union_tag_invalid" and isinstance(value, Mapping):
+        got = repr(value.get("type"))
+    expected = {
+        "missing": "a value (this key is required)",
+        "extra_forbidden": "no such key (see config/destinations.example.yaml for every field)",
+        "literal_error": str(error["msg"]).replace("Input should be ", "one of "),
+        "union_tag_invalid": "type: sftp or s3",
+        "union_tag_not_found": "a 'type' key: sftp or s3",
+        "string_pattern_mismatch": _pattern_hint(field),
+    }.get(kind) or str(error["msg"]).replace("Value error, ", "").replace("Input should be ", "")
+    raise DestinationConfigError(path, field, expected, got)
+
+
+def _pattern_hint(field: str) -> str:
+    if field.endswith("remote_base_path"):
+        return "an absolute remote path such as /upload/dnb"
+    if field.endswith("host_key_fingerprint"):
+        return "a fingerprint as `ssh-keygen -lf` prints it: SHA256: and 43 base64 characters"
+    if field.endswith("endpoint_url"):
+        return "an http:// or https:// URL"
+    return "a value of the documented form"
+
+
+def _local_format(config: LocalConfig) -> DestinationFormat:
+    # The environment variables keep their own parsing and error messages (settings.py).
+    from monitoring_pipeline.settings import _flag, _formats
+
+    formats = tuple(config.formats or ("json",))
+    if os.environ.get("NOTIFICATION_FORMATS"):
+        formats = _formats(os.environ["NOTIFICATION_FORMATS"])
+    gzip = _flag("NOTIFICATION_GZIP", bool(config.gzip))
+    return DestinationFormat(formats=tuple(f for f in FORMATS if f == "json" or f in formats), gzip=gzip)
+
+
+def _check_enabled(path: Path, where: str, remote: SftpConfig | S3Config, local: DestinationFormat) -> None:
+    missing = [f for f in remote.formats if f not in local.formats]
+    if missing:
+        raise DestinationConfigError(
+            path, f"{where}.formats",
+            f"formats the local export writes ({', '.join(local.formats)}; set local.formats or NOTIFICATION_FORMATS "
+            f"to add {', '.join(missing)})",
+            repr(list(remote.formats)),
+        )
+    if isinstance(remote, SftpConfig):
+        modes = [remote.known_hosts_path, remote.host_key_fingerprint, remote.insecure_accept_any_host_key]
+        if sum(bool(m) for m in modes) != 1:
+            raise DestinationConfigError(
+                path, f"{where}.known_hosts_path",
+                "exactly one of known_hosts_path, host_key_fingerprint or insecure_accept_any_host_key: true "
+                "(host keys are verified; the last is for local testing only)",
+                f"{sum(bool(m) for m in modes)} of them",
+            )
+        if not (remote.password_env or remote.private_key_env or remote.private_key_path):
+            raise DestinationConfigError(
+                path, f"{where}.private_key_path", "a client key (private_key_path or private_key_env) or password_env",
+                "none",
+            )
+        if remote.private_key_env and remote.private_key_path:
+            raise DestinationConfigError(
+                path, f"{where}.private_key_env", "either private_key_env or private_key_path, not both", "both"
+            )
+        for name in ("known_hosts_path", "private_key_path"):
+            value = getattr(remote, name)
+            if value and not _resolve(path, value).is_file():
+                raise DestinationConfigError(path, f"{where}.{name}", "an existing file", repr(value))
+    elif bool(remote.access_key_id_env) != bool(remote.secret_access_key_env):
+        raise DestinationConfigError(
+            path, f"{where}.secret_access_key_env",
+            "both access_key_id_env and secret_access_key_env, or neither (boto3's default credential chain)",
+            "only one",
+        )
+
+
+def _resolve(path: Path, value: str) -> Path:
+    """A path from the file: ``~`` expanded, relative ones taken from the file's folder."""
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else (path.parent / candidate).resolve()
+
+
+def _resolved(path: Path, remote: SftpConfig | S3Config) -> SftpConfig | S3Config:
+    if isinstance(remote, SftpConfig):
+        updates = {
+            name: str(_resolve(path, getattr(remote, name)))
+            for name in ("known_hosts_path", "private_key_path")
+            if getattr(remote, name)
+        }
+        return remote.model_copy(update=updates)
+    return remote

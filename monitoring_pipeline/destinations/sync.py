@@ -1,0 +1,280 @@
+"""Keep a remote destination's day in step with the local day: one piece of logic for SFTP and S3.
+
+The local day is what ``notification_files`` wrote and recorded (manifest rows of destination ``local``),
+restricted to the formats the destination takes, with gzip converted when the destination wants it
+otherwise. The destination's own manifest rows (``destination = <name>``) record each copy's size,
+sha256 and the sha256 of the local file it came from, each row written right after its file landed.
+
+- Every run lists the remote day (sizes only) and uploads what is missing there, differs in size, or
+  whose local file changed since it was copied. Nothing else is read: a re-run uploads nothing.
+- A rebuild (backfill or manual run) also checksums every remote copy (a download on SFTP, a HEAD on
+  S3), re-uploads altered ones, and deletes remote files and rows the local day no longer has, plus
+  temporary files a crashed upload left behind.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import NamedTuple
+
+from sqlalchemy import Engine, func, select
+
+from monitoring_pipeline.destinations.base import RemoteStore, UploadHook
+from monitoring_pipeline.notifications.exports import (
+    PATHS_PREVIEW,
+    ExportSettings,
+    ManifestWriter,
+    _gzip,
+    day_prefix,
+)
+from monitoring_pipeline.storage.local_files import sha256_bytes
+from monitoring_pipeline.storage.schema import dnb_file_manifest
+
+LOCAL = "local"
+# A temporary file older than this belongs to an upload that died (uploads of one file take seconds).
+STALE_TEMP_SECONDS = 3600.0
+# Files are read and sent in batches of about this many bytes: memory stays flat on a large day.
+_BATCH_BYTES = 64 * 1024 * 1024
+_m = dnb_file_manifest.c
+
+
+@dataclass(frozen=True)
+class DestinationFormat:
+    """What one destination receives: a subset of the local formats, gzipped or not (Parquet never)."""
+
+    formats: tuple[str, ...] = ("json",)
+    gzip: bool = False
+
+    def suffix(self, fmt: str) -> str:
+        return ExportSettings(base_path=".", formats=(fmt,), gzip=self.gzip).suffix(fmt)  # type: ignore[arg-type]
+
+
+@dataclass
+class SyncResult:
+    """What one sync did, for run metadata (stable keys) and the status table."""
+
+    files_written: int = 0
+    bytes_written: int = 0
+    files_unchanged: int = 0
+    files_removed: int = 0
+    files_repaired: int = 0  # recorded as copied, but missing or altered on the destination
+    files_stored: int = 0  # files of the day on the destination after the sync
+    retries: int = 0
+    seconds: float = 0.0
+    paths: list[str] = field(default_factory=list)
+    digests: dict[str, str] = field(default_factory=dict)  # remote sha256 known after the sync
+
+    def add(self, other: SyncResult) -> None:
+        for name in ("files_written", "bytes_written", "files_unchanged", "files_removed", "files_repaired",
+                     "files_stored", "retries", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.paths = (self.paths + other.paths)[:PATHS_PREVIEW]
+        self.digests.update(other.digests)
+
+
+class _Planned(NamedTuple):
+    """One file the destination should hold, and the local file it comes from."""
+
+    local_path: str
+    reference: str
+    count: int
+    source_sha256: str
+    local_gzip: bool
+    remote_gzip: bool
+
+
+class _Recorded(NamedTuple):
+    size: int
+    sha256: str
+    source_sha256: str | None
+
+
+def _split_format(name: str) -> tuple[str, bool]:
+    """(format, gzipped) from a file name such as ``notifications_..._001.csv.gz``."""
+    gzipped = name.endswith(".gz")
+    stem = name[:-3] if gzipped else name
+    return stem.rsplit(".", 1)[-1], gzipped
+
+
+def plan_day(engine: Engine, target: DestinationFormat, day: date) -> dict[str, _Planned]:
+    """The remote path of every local file of ``day`` the destination takes."""
+    statement = select(_m.path, _m.reference, _m.notification_count, _m.sha256).where(
+        _m.destination == LOCAL,
+        _m.delivery_day == day,
+        _m.path.startswith(day_prefix(day) + "/", autoescape=True),
+    )
+    planned: dict[str, _Planned] = {}
+    with engine.connect() as connection:
+        for row in connection.execute(statement):
+            fmt, local_gzip = _split_format(row.path)
+            if fmt not in target.formats:
+                continue
+            remote = row.path[: -len(_local_suffix(fmt, local_gzip))] + target.suffix(fmt)
+            remote_gzip = remote.endswith(".gz")
+            planned[remote] = _Planned(row.path, row.reference, row.notification_count, row.sha256,
+                                       local_gzip, remote_gzip)
+    return planned
+
+
+def _local_suffix(fmt: str, gzipped: bool) -> str:
+    return f".{fmt}.gz" if gzipped else f".{fmt}"
+
+
+def recorded_day(engine: Engine, destination: str, day: date) -> dict[str, _Recorded]:
+    statement = select(_m.path, _m.bytes, _m.sha256, _m.source_sha256).where(
+        _m.destination == destination, _m.delivery_day == day
+    )
+    with engine.connect() as connection:
+        return {r.path: _Recorded(r.bytes, r.sha256, r.source_sha256) for r in connection.execute(statement)}
+
+
+def _converted(data: bytes, plan: _Planned) -> bytes:
+    if plan.local_gzip == plan.remote_gzip:
+        return data
+    # gzip with mtime=0 (as the local export does): equal input gives equal bytes, so checksums stay stable.
+    return _gzip(data) if plan.remote_gzip else gzip.decompress(data)
+
+
+def sync_day(
+    engine: Engine,
+    local: ExportSettings,
+    store: RemoteStore,
+    target: DestinationFormat,
+    day: date,
+    *,
+    rebuild: bool,
+    on_stored: UploadHook | None = None,
+) -> SyncResult:
+    """Bring the destination's copy of ``day`` in line with the local day; see the module docstring."""
+    started = time.monotonic()
+    retries_before = store.retries
+    result = SyncResult()
+    planned = plan_day(engine, target, day)
+    recorded = recorded_day(engine, store.name, day)
+    listing = {f.path: f.size for f in store.list_files(day_prefix(day))}
+
+    to_send: list[str] = []
+    for remote, plan in sorted(planned.items()):
+        row = recorded.get(remote)
+        copied = row is not None and row.source_sha256 == plan.source_sha256
+        current = copied and row is not None and listing.get(remote) == row.size
+        if current and rebuild:
+            digest = store.sha256(remote)
+            current = row is not None and digest == row.sha256
+            if current and digest:
+                result.digests[remote] = digest
+        if current:
+            result.files_unchanged += 1
+        else:
+            result.files_repaired += int(copied)
+            to_send.append(remote)
+
+    writer = ManifestWriter(engine, store.name, day)
+    lock = threading.Lock()
+    sent: dict[str, tuple[int, str]] = {}  # remote path -> (size, sha256) of what was handed to the store
+
+    def stored(path: str) -> None:
+        plan, (size, digest) = planned[path], sent[path]
+        with lock:
+            # The local manifest's checksum is the copy's source: the next run compares against it.
+            writer.add(path, plan.reference, plan.count, size, digest, plan.source_sha256)
+            result.files_written += 1
+            result.bytes_written += size
+            result.digests[path] = digest
+            if len(result.paths) < PATHS_PREVIEW:
+                result.paths.append(path)
+        if on_stored is not None:
+            on_stored(path)
+
+    try:
+        for batch in _batches(local, planned, to_send):
+            sent.update((path, (len(data), digest)) for path, data, digest in batch)
+            store.put_many(batch, on_stored=stored)
+            with lock:
+                writer.flush()
+    finally:
+        with lock:
+            writer.flush()  # every file that landed keeps its row, even when a later one failed
+
+    if rebuild:
+        extra = sorted(set(listing) - set(planned))
+        store.delete(extra)
+        result.files_removed = len(extra)
+        stale_rows = set(recorded) - set(planned)
+        if stale_rows:
+            writer.delete(stale_rows)
+        store.sweep_temporary(day_prefix(day), STALE_TEMP_SECONDS)
+    result.files_stored = len(planned)
+    result.retries = store.retries - retries_before
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _batches(
+    local: ExportSettings, planned: Mapping[str, _Planned], remote_paths: list[str]
+) -> Iterator[list[tuple[str, bytes, str]]]:
+    """(remote path, bytes as stored remotely, their sha256), read from local disk in bounded batches."""
+    batch: list[tuple[str, bytes, str]] = []
+    size = 0
+    for remote in remote_paths:
+        plan = planned[remote]
+        data = _converted((local.base_path / plan.local_path).read_bytes(), plan)
+        batch.append((remote, data, sha256_bytes(data)))
+        size += len(data)
+        if size >= _BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def verify_day(
+    engine: Engine,
+    store: RemoteStore,
+    target: DestinationFormat,
+    day: date,
+    *,
+    checksums: bool,
+    known_digests: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Problems with the destination's copy of ``day`` compared with the local day and its manifest.
+
+    Sizes always; sha256 of every file with ``checksums`` (``known_digests`` spares re-reading files the
+    sync just wrote or checked), otherwise of the files in ``known_digests`` only.
+    """
+    known = dict(known_digests or {})
+    planned = plan_day(engine, target, day)
+    recorded = recorded_day(engine, store.name, day)
+    listing = {f.path: f.size for f in store.list_files(day_prefix(day))}
+    problems: list[str] = []
+    for remote, plan in sorted(planned.items()):
+        row = recorded.get(remote)
+        if remote not in listing:
+            problems.append(f"{remote}: missing on {store.name}")
+        elif row is None:
+            problems.append(f"{remote}: on {store.name} but not recorded as copied")
+        elif row.source_sha256 != plan.source_sha256:
+            problems.append(f"{remote}: older than the local file {plan.local_path}")
+        elif listing[remote] != row.size:
+            problems.append(f"{remote}: size on {store.name} differs from the manifest")
+        elif checksums or remote in known:
+            digest = known.get(remote) or store.sha256(remote)
+            if digest != row.sha256:
+                problems.append(f"{remote}: sha256 on {store.name} differs from the manifest")
+    for remote in sorted(set(listing) - set(planned)):
+        problems.append(f"{remote}: on {store.name} but not in the local day")
+    return problems
+
+
+def stored_totals(engine: Engine, destination: str) -> tuple[int, int]:
+    """(files, bytes) the manifest records on ``destination`` over every day."""
+    with engine.connect() as connection:
+        files, size = connection.execute(
+            select(func.count(), func.coalesce(func.sum(_m.bytes), 0)).where(_m.destination == destination)
+        ).one()
+    return int(files), int(size)

@@ -1,0 +1,153 @@
+"""Copying a day to a real OpenSSH sshd: idempotent, incremental, repairing, atomic, surviving a killed server."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from monitoring_pipeline.destinations.base import DestinationError
+from monitoring_pipeline.destinations.sync import DestinationFormat, recorded_day, sync_day, verify_day
+from monitoring_pipeline.notifications.exports import day_prefix
+from monitoring_pipeline.storage.schema import dnb_file_manifest
+from monitoring_pipeline_tests.destinations.conftest import DAY
+from monitoring_pipeline_tests.destinations.local_day import LocalDay
+
+JSON = DestinationFormat(formats=("json",))
+
+
+def remote_files(settings) -> dict[str, bytes]:
+    """Every visible file under the remote base, read straight from the server's disk."""
+    root = Path(settings.remote_base_path)
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+def hidden_files(settings) -> list[Path]:
+    return [p for p in Path(settings.remote_base_path).rglob(".*") if p.is_file()]
+
+
+def test_a_day_is_uploaded_once_and_a_rerun_uploads_nothing(engine, tmp_path, sftp_settings, make_sftp_store):
+    local = LocalDay.create(engine, tmp_path / "data", DAY, files=9)
+    store = make_sftp_store(sftp_settings)
+
+    first = sync_day(engine, local.settings, store, JSON, local.day, rebuild=False)
+    assert first.files_written == 9 and first.files_unchanged == 0
+    assert first.bytes_written == sum(len(local.read(p)) for p in local.paths)
+    assert remote_files(sftp_settings) == {p: local.read(p) for p in local.paths}
+    assert not hidden_files(sftp_settings)  # every temporary name was renamed
+    assert set(recorded_day(engine, "sftp", local.day)) == set(local.paths)
+
+    again = sync_day(engine, local.settings, store, JSON, local.day, rebuild=False)
+    assert (again.files_written, again.files_unchanged, again.bytes_written) == (0, 9, 0)
+
+    rebuild = sync_day(engine, local.settings, store, JSON, local.day, rebuild=True)
+    assert (rebuild.files_written, rebuild.files_removed) == (0, 0)
+    assert len(rebuild.digests) == 9  # every remote copy was checksummed, none re-sent
+    assert verify_day(engine, store, JSON, local.day, checksums=True) == []
+
+
+def test_a_changed_local_file_is_the_only_one_uploaded(local_day, sftp_settings, make_sftp_store):
+    store = make_sftp_store(sftp_settings)
+    sync_day(local_day.engine, local_day.settings, store, JSON, local_day.day, rebuild=False)
+    changed = local_day.paths[4]
+    local_day.write(changed, b'{"metadata": {}, "notifications": ["changed"]}\n')
+
+    result = sync_day(local_day.engine, local_day.settings, store, JSON, local_day.day, rebuild=False)
+
+    assert (result.files_written, result.files_unchanged) == (1, 11)
+    assert result.paths == [changed]
+    assert remote_files(sftp_settings)[changed] == local_day.read(changed)
+
+
+def test_a_rebuild_repairs_the_remote_day_to_match_the_local_one(local_day, sftp_settings, make_sftp_store):
+    store = make_sftp_store(sftp_settings)
+    engine, day = local_day.engine, local_day.day
+    sync_day(engine, local_day.settings, store, JSON, day, rebuild=False)
+    root = Path(sftp_settings.remote_base_path)
+    deleted, altered = local_day.paths[0], local_day.paths[1]
+    (root / deleted).unlink()
+    original = (root / altered).read_bytes()
+    (root / altered).write_bytes(bytes(b ^ 0xFF for b in original))  # same size, other bytes
+    extra = root / day_prefix(day) / "REF_A" / "notifications_20260314_235959_999.json"
+    extra.write_bytes(b"not ours")
+    stale_temp = root / day_prefix(day) / "REF_A" / ".notifications_x.json.abc.tmp"
+    stale_temp.write_bytes(b"left by a crash")
+    os.utime(stale_temp, (time.time() - 7200, time.time() - 7200))
+
+    problems = verify_day(engine, store, JSON, day, checksums=True)
+    assert any(deleted in p and "missing" in p for p in problems)
+    assert any(altered in p and "sha256" in p for p in problems)
+    assert any("235959_999" in p and "not in the local day" in p for p in problems)
+
+    incremental = sync_day(engine, local_day.settings, store, JSON, day, rebuild=False)
+    assert incremental.paths == [deleted]  # a listing shows what is missing; content needs a checksum
+    rebuild = sync_day(engine, local_day.settings, store, JSON, day, rebuild=True)
+
+    assert rebuild.paths == [altered] and rebuild.files_repaired == 1
+    assert rebuild.files_removed == 1
+    assert remote_files(sftp_settings) == {p: local_day.read(p) for p in local_day.paths}
+    assert not stale_temp.exists()
+    assert verify_day(engine, store, JSON, day, checksums=True) == []
+
+
+def test_gzip_is_converted_on_the_way_deterministically(local_day, sftp_settings, make_sftp_store):
+    store = make_sftp_store(sftp_settings)
+    gzipped = DestinationFormat(formats=("json",), gzip=True)
+    result = sync_day(local_day.engine, local_day.settings, store, gzipped, local_day.day, rebuild=False)
+
+    copies = remote_files(sftp_settings)
+    assert result.files_written == 12 and sorted(copies) == [p + ".gz" for p in local_day.paths]
+    assert all(gzip.decompress(copies[p + ".gz"]) == local_day.read(p) for p in local_day.paths)
+    manifest = recorded_day(local_day.engine, "sftp", local_day.day)
+    assert all(manifest[p].sha256 == hashlib.sha256(copies[p]).hexdigest() for p in copies)
+    again = sync_day(local_day.engine, local_day.settings, store, gzipped, local_day.day, rebuild=True)
+    assert again.files_written == 0 and again.files_unchanged == 12  # same input, same gzip bytes
+
+
+@pytest.mark.slow
+def test_sshd_killed_mid_upload_leaves_no_partial_file_and_the_next_run_completes(
+    tmp_path, sqlite_engine, running_sshd, sftp_settings, make_sftp_store
+):
+    local = LocalDay.create(sqlite_engine, tmp_path / "data", DAY, files=40, size=200_000)
+    local_before = local.digests()
+    store = make_sftp_store(sftp_settings, parallel_sessions=4)
+    stored: list[str] = []
+
+    def kill_after_five(path: str) -> None:
+        stored.append(path)
+        if len(stored) == 5:
+            running_sshd.kill()
+
+    with pytest.raises(DestinationError) as raised:
+        sync_day(sqlite_engine, local.settings, store, JSON, local.day, rebuild=False, on_stored=kill_after_five)
+
+    message = str(raised.value)
+    assert f"{running_sshd.host}:{running_sshd.port}" in message and "attempt" in message
+    copies = remote_files(sftp_settings)
+    assert 5 <= len(copies) < 40
+    assert all(copies[p] == local.read(p) for p in copies)  # whatever is visible is whole
+    recorded = recorded_day(sqlite_engine, "sftp", local.day)
+    assert set(recorded) <= set(copies) and set(stored) <= set(recorded)  # each landed file kept its row
+    assert local.digests() == local_before  # local files untouched
+    with sqlite_engine.connect() as connection:
+        local_rows = connection.execute(
+            select(dnb_file_manifest.c.path).where(dnb_file_manifest.c.destination == "local")
+        ).scalars().all()
+    assert sorted(local_rows) == local.paths
+
+    running_sshd.start()  # same host key, same port
+    resumed = sync_day(sqlite_engine, local.settings, store, JSON, local.day, rebuild=False)
+
+    assert resumed.files_written == 40 - len(recorded)
+    assert remote_files(sftp_settings) == {p: local.read(p) for p in local.paths}
+    assert verify_day(sqlite_engine, store, JSON, local.day, checksums=True) == []
+
