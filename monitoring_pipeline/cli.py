@@ -152,6 +152,30 @@ def db_upgrade() -> None:
     click.echo(f"database at {make_url(url).render_as_string(hide_password=True)} is up to date")
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def status(as_json: bool) -> None:
+    """The service's state: each destination (last success, last error, files stored), the D&B token
+    (valid? expires in; never the token itself), registrations and their last pull."""
+    import json
+
+    from monitoring_pipeline.destinations.config import default_destinations_file, load_destinations
+    from monitoring_pipeline.notifications.registrations import default_registrations_dir
+    from monitoring_pipeline.service_status import collect_status, render_text
+    from monitoring_pipeline.settings import NotificationSettings, state_dir
+    from monitoring_pipeline.storage.database import shared_engine
+
+    settings = NotificationSettings.from_env()
+    report = collect_status(
+        shared_engine(settings.database_url),
+        load_destinations(default_destinations_file()),
+        settings.data_dir,
+        state_dir(),
+        default_registrations_dir(),
+    )
+    click.echo(json.dumps(report, indent=2) if as_json else render_text(report))
+
+
 def _wait_for_interrupt() -> None:
     try:
         while True:

@@ -6,6 +6,8 @@ or variable: the project refuses to start rather than half-run.
 
 import dagster as dg
 
+from monitoring_pipeline.defs.destination_resources import destination_resource
+from monitoring_pipeline.defs.destinations import build_destination_assets, resource_key
 from monitoring_pipeline.defs.dnb_registrations import dnb_registrations
 from monitoring_pipeline.defs.landing_sensor import build_landing_sensor
 from monitoring_pipeline.defs.notifications import build_notification_assets
@@ -17,6 +19,7 @@ from monitoring_pipeline.defs.resources import (
     dnb_resource_from_env,
     project_database_from_env,
 )
+from monitoring_pipeline.destinations.config import default_destinations_file, load_destinations
 from monitoring_pipeline.notifications.registrations import default_registrations_dir, load_registrations
 from monitoring_pipeline.settings import NotificationSettings
 
@@ -27,13 +30,18 @@ load_registrations(registrations_dir)  # validate now: fail the load, not the fi
 (dnb_notifications, notification_files, notifications_table, company_changes, notification_metrics,
  monitored_companies, landing_freshness) = build_notification_assets(settings)
 
+# Remote destinations (config/destinations.yaml): one asset per enabled destination; a bad file fails the load.
+destinations = load_destinations(default_destinations_file())
+destination_resources = {name: destination_resource(name, config) for name, config in destinations.enabled.items()}
+destination_assets = build_destination_assets(settings, destination_resources, notification_files)
+
 landing_freshness_job = dg.define_asset_job(
     "landing_freshness_check", selection=dg.AssetSelection.checks(landing_freshness)
 )
 
 defs = dg.Definitions(
     assets=[dnb_registrations, dnb_registration_sync, dnb_notifications, notification_files, notifications_table,
-            company_changes, notification_metrics, monitored_companies],
+            company_changes, notification_metrics, monitored_companies, *destination_assets],
     asset_checks=[landing_freshness],
     jobs=[landing_freshness_job],
     schedules=[
@@ -48,7 +56,8 @@ defs = dg.Definitions(
         build_landing_sensor(
             settings,
             daily_partitions(settings),
-            [dnb_notifications, notification_files, notifications_table, company_changes, notification_metrics],
+            [dnb_notifications, notification_files, notifications_table, company_changes, notification_metrics,
+             *destination_assets],
             monitored_companies,
         ),
         dnb_registration_sync_sensor,
@@ -57,8 +66,9 @@ defs = dg.Definitions(
         "dnb": dnb_resource_from_env(),
         "database": project_database_from_env(settings),
         "storage": NotificationStorageResource(
-            base_path=str(settings.data_dir), formats=list(settings.formats), gzip=settings.gzip
+            base_path=str(settings.data_dir), formats=list(destinations.local.formats), gzip=destinations.local.gzip
         ),
         "registrations": RegistrationsResource(directory=str(registrations_dir)),
+        **{resource_key(name): resource for name, resource in destination_resources.items()},
     },
 )

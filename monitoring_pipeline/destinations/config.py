@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
+from monitoring_pipeline.destinations.s3 import describe_s3
+from monitoring_pipeline.destinations.sftp import describe_sftp
 from monitoring_pipeline.destinations.sync import DestinationFormat
 from monitoring_pipeline.notifications.exports import FORMATS
 
@@ -87,6 +89,9 @@ class SftpConfig(_Remote):
 
     _check_env = field_validator("password_env", "private_key_env", "passphrase_env")(_env_name)
 
+    def describe(self) -> str:
+        return describe_sftp(self.username, self.host, self.port, self.remote_base_path)
+
 
 class S3Config(_Remote):
     type: Literal["s3"]
@@ -101,6 +106,9 @@ class S3Config(_Remote):
     multipart_threshold_mb: Annotated[StrictInt, Field(ge=5)] = 16
 
     _check_env = field_validator("access_key_id_env", "secret_access_key_env", "session_token_env")(_env_name)
+
+    def describe(self) -> str:
+        return describe_s3(self.bucket, self.prefix, self.endpoint_url)
 
 
 RemoteConfig = Annotated[SftpConfig | S3Config, Field(discriminator="type")]
@@ -161,7 +169,9 @@ def _parse(path: Path) -> _File:
     try:
         return _File.model_validate(raw)
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
+        errors = error.errors(include_url=False)
+        # A misspelt key also makes the right one "missing": name the misspelling, it is the cause.
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         return _raise(path, _field_path(first["loc"]), first)
 
 
@@ -180,6 +190,11 @@ def _raise(path: Path, field: str, error: Mapping[str, Any]) -> Any:
         got = "something else"  # it may be the secret itself, pasted by mistake: never echo it
     if kind == "union_tag_invalid" and isinstance(value, Mapping):
         got = repr(value.get("type"))
+    if field.endswith("[key]"):
+        field, expected = field.rsplit(".", 2)[0], (
+            "destination names as text (YAML reads unquoted yes, no, on, off, true, false as booleans: quote them)"
+        )
+        raise DestinationConfigError(path, field, expected, got)
     expected = {
         "missing": "a value (this key is required)",
         "extra_forbidden": "no such key (see config/destinations.example.yaml for every field)",

@@ -28,6 +28,12 @@ _AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "E
 _DELETE_BATCH = 1000  # S3's limit per DeleteObjects call
 
 
+def describe_s3(bucket: str, prefix: str, endpoint_url: str | None) -> str:
+    """Where an S3 destination is, without credentials: safe for logs, metadata and the status table."""
+    where = f"s3://{bucket}/{prefix.strip('/')}".rstrip("/")
+    return where + (f" at {endpoint_url}" if endpoint_url else "")
+
+
 @dataclass(frozen=True)
 class S3Settings:
     bucket: str
@@ -85,8 +91,7 @@ class S3Store:
         )
 
     def describe(self) -> str:
-        where = f"s3://{self.settings.bucket}/{self.settings.prefix}".rstrip("/")
-        return where + (f" at {self.settings.endpoint_url}" if self.settings.endpoint_url else "")
+        return describe_s3(self.settings.bucket, self.settings.prefix, self.settings.endpoint_url)
 
     def _key(self, path: str) -> str:
         if path.startswith("/") or ".." in path.split("/"):

@@ -97,6 +97,11 @@ class SftpSettings:
             raise ValueError(f"{where}: parallel_sessions and max_attempts must be at least 1")
 
 
+def describe_sftp(username: str, host: str, port: int, remote_base_path: str) -> str:
+    """Where an SFTP destination is, without credentials: safe for logs, metadata and the status table."""
+    return f"sftp://{username}@{host}:{port}{remote_base_path}"
+
+
 def host_key_fingerprint(key: paramiko.PKey) -> str:
     """``SHA256:<base64, no padding>``: the form ``ssh-keygen -lf`` and OpenSSH's own messages use."""
     return str(key.fingerprint)
@@ -202,7 +207,7 @@ class SftpStore:
 
     def describe(self) -> str:
         s = self.settings
-        return f"sftp://{s.username}@{s.host}:{s.port}{s.remote_base_path}"
+        return describe_sftp(s.username, s.host, s.port, s.remote_base_path)
 
     def _remote(self, path: str) -> str:
         relative = posixpath.normpath(path)

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from monitoring_pipeline.destinations.s3 import S3Settings, S3Store
+from monitoring_pipeline.destinations.s3 import S3Settings
 from monitoring_pipeline.destinations.sftp import SftpSettings, SftpStore
 from monitoring_pipeline_tests.destinations.local_day import LocalDay
 from monitoring_pipeline_tests.destinations.sshd_server import SshdServer, SshdUnavailable

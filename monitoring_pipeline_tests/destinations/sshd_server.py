@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,24 +162,24 @@ class SshdServer:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise SshdUnavailable(f"sshd exited with {self.process.returncode}: {self.log_path.read_text()[-2000:]}")
+                log_tail = self.log_path.read_text()[-2000:]
+                raise SshdUnavailable(f"sshd exited with {self.process.returncode}: {log_tail}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5) as probe:
                     if probe.recv(4).startswith(b"SSH-"):
                         return self
             except OSError:
                 time.sleep(0.05)
-        raise SshdUnavailable(f"sshd did not accept connections on port {self.port}: {self.log_path.read_text()[-2000:]}")
+        log_tail = self.log_path.read_text()[-2000:]
+        raise SshdUnavailable(f"sshd did not accept connections on port {self.port}: {log_tail}")
 
     def kill(self) -> None:
         """SIGKILL the listener and every connection it serves (each runs in its own session)."""
         if self.process is None:
             return
         for pid in [self.process.pid, *_descendants(self.process.pid)]:
-            try:
+            with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait(timeout=10)
         self.process = None
 

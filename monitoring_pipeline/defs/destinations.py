@@ -1,0 +1,148 @@
+"""Remote destinations as daily-partitioned assets downstream of the local files, one per enabled destination.
+
+``<name>_notification_files`` copies the day's local files to its destination (SFTP server or S3 bucket),
+idempotently, and checks the copy with ``<name>_files_match_local``. A broken destination fails only its
+own asset, with the host/bucket and what failed (no secret), fails its check, records the error in
+``destination_status``, and the next run of the partition catches up. Each destination has its own pool
+(``destination_<name>``) so a long backfill holds a bounded number of connections.
+"""
+
+
+import functools
+from collections.abc import Mapping
+
+import dagster as dg
+
+from monitoring_pipeline.defs.destination_resources import RemoteDestinationResource
+from monitoring_pipeline.defs.notifications import GROUP, OWNERS
+from monitoring_pipeline.defs.partitions import daily_partitions, is_landing_run, partition_days
+from monitoring_pipeline.defs.resources import NotificationStorageResource, ProjectDatabaseResource
+from monitoring_pipeline.destinations.base import DestinationError
+from monitoring_pipeline.destinations.status import record_outcome
+from monitoring_pipeline.destinations.sync import SyncResult, sync_day, verify_day
+from monitoring_pipeline.settings import NotificationSettings
+
+PROBLEMS_SHOWN = 10
+
+
+def resource_key(name: str) -> str:
+    return f"{name}_destination"
+
+
+def asset_name(name: str) -> str:
+    return f"{name}_notification_files"
+
+
+def check_name(name: str) -> str:
+    return f"{name}_files_match_local"
+
+
+def _metadata(result: SyncResult) -> dict[str, object]:
+    """The same numeric keys every time, so the UI plots them across partitions."""
+    return {
+        "files_written": result.files_written,
+        "bytes_written": result.bytes_written,
+        "files_unchanged": result.files_unchanged,
+        "files_removed": result.files_removed,
+        "files_repaired": result.files_repaired,
+        "files_stored": result.files_stored,
+        "retries": result.retries,
+        "duration_seconds": round(result.seconds, 3),
+    }
+
+
+def build_destination_asset(
+    settings: NotificationSettings, name: str, kind: str, upstream: dg.AssetsDefinition
+) -> dg.AssetsDefinition:
+    key = resource_key(name)
+    check = check_name(name)
+    day_asset = functools.partial(
+        dg.asset, partitions_def=daily_partitions(settings), group_name=GROUP, owners=OWNERS
+    )
+
+    @day_asset(
+        name=asset_name(name),
+        deps=[upstream],
+        kinds={"python", kind},
+        pool=f"destination_{name}",
+        required_resource_keys={"database", "storage", key},
+        check_specs=[
+            dg.AssetCheckSpec(
+                name=check,
+                asset=asset_name(name),
+                description=f"The day's files on {name} match the local day: every file present, sizes and "
+                "checksums as recorded (checksums of every file on rebuilds, of the files written otherwise).",
+            )
+        ],
+        description=f"The day's notification files copied to the {kind.upper()} destination '{name}' under the "
+        "same notifications/YYYY/MM/DD/<reference>/ tree: only missing or changed files are sent, each "
+        "atomically; a backfill also verifies checksums, repairs and removes stale files.",
+    )
+    def _copy(context: dg.AssetExecutionContext):  # type: ignore[no-untyped-def]
+        database: ProjectDatabaseResource = context.resources.database
+        storage: NotificationStorageResource = context.resources.storage
+        destination: RemoteDestinationResource = getattr(context.resources, key)
+        engine, local, target = database.get_engine(), storage.export_settings(), destination.target()
+        rebuild = not is_landing_run(context)
+        days = partition_days(context)
+        partition = context.partition_key_range.start
+        if context.partition_key_range.end != partition:
+            partition += f"...{context.partition_key_range.end}"
+        total = SyncResult()
+        problems: list[str] = []
+        try:
+            store = destination.get_store()
+            for day in days:
+                total.add(sync_day(engine, local, store, target, day, rebuild=rebuild))
+            for day in days:
+                problems += verify_day(engine, store, target, day, checksums=rebuild, known_digests=total.digests)
+        except DestinationError as error:
+            message = str(error)
+            record_outcome(engine, name, kind, destination.describe(), partition, error=message)
+            context.log.error("destination %s failed: %s", name, message)
+            yield dg.AssetCheckResult(
+                check_name=check, passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"error": message, "count": 1},
+            )
+            raise dg.Failure(description=message, metadata={"destination": destination.describe()}) from None
+        except Exception as error:
+            # Not a destination fault we describe ourselves: record its type only, the message may say anything.
+            record_outcome(engine, name, kind, destination.describe(), partition, error=type(error).__name__)
+            raise
+        record_outcome(
+            engine, name, kind, destination.describe(), partition,
+            error=f"{len(problems)} problem(s) after copying: {problems[0]}" if problems else None,
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                **_metadata(total),
+                "mode": "rebuild" if rebuild else "incremental",
+                "destination": destination.describe(),
+                "written": dg.MetadataValue.md("\n".join(f"- `{p}`" for p in total.paths) or "_none_"),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=check,
+                    passed=not problems,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={
+                        "count": len(problems),
+                        "checksums": "every file" if rebuild else "files written by this run",
+                        "examples": dg.MetadataValue.md(
+                            "\n".join(f"- {p}" for p in problems[:PROBLEMS_SHOWN]) or "_none_"
+                        ),
+                    },
+                )
+            ],
+        )
+
+    return _copy
+
+
+def build_destination_assets(
+    settings: NotificationSettings,
+    resources: Mapping[str, RemoteDestinationResource],
+    upstream: dg.AssetsDefinition,
+) -> list[dg.AssetsDefinition]:
+    """One asset per destination resource (keyed by destination name)."""
+    return [build_destination_asset(settings, name, r.kind, upstream) for name, r in sorted(resources.items())]

@@ -1,0 +1,172 @@
+"""The service's state in one report: destinations, the D&B token, registrations and their last pull.
+
+Read-only apart from migrating the project database on first use. Never includes a credential: the token
+is reported as valid/expired with its remaining lifetime, never its value.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from monitoring_pipeline.destinations.config import DestinationsConfig
+from monitoring_pipeline.destinations.status import destination_states
+from monitoring_pipeline.destinations.sync import LOCAL, stored_totals
+from monitoring_pipeline.dnb.client import PRODUCTION_BASE_URL
+from monitoring_pipeline.dnb.ratelimit import limiter_key
+from monitoring_pipeline.dnb.token_cache import CachedToken, FileTokenCache, SqlTokenCache
+from monitoring_pipeline.notifications.registrations import RegistrationConfigError, load_registrations
+from monitoring_pipeline.storage.schema import dnb_registration_status
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None
+
+
+def destinations_status(engine: Engine, config: DestinationsConfig, data_dir: Path) -> list[dict[str, Any]]:
+    files, size = stored_totals(engine, LOCAL)
+    rows: list[dict[str, Any]] = [{
+        "destination": LOCAL, "kind": "local", "enabled": True, "target": str(data_dir),
+        "formats": list(config.local.formats), "gzip": config.local.gzip,
+        "last_success_at": None, "last_error": None, "last_error_at": None, "last_partition": None,
+        "files_stored": files, "bytes_stored": size,
+    }]
+    states = destination_states(engine)
+    for name, remote in sorted(config.remotes.items()):
+        state = states.get(name)
+        rows.append({
+            "destination": name, "kind": remote.type, "enabled": remote.enabled, "target": remote.describe(),
+            "formats": list(remote.target.formats), "gzip": remote.gzip,
+            "last_success_at": _iso(state.last_success_at) if state else None,
+            "last_error": state.last_error if state else None,
+            "last_error_at": _iso(state.last_error_at) if state else None,
+            "last_partition": state.last_partition if state else None,
+            "files_stored": state.files_stored if state else 0,
+            "bytes_stored": state.bytes_stored if state else 0,
+        })
+    return rows
+
+
+def dnb_token_status(engine: Engine, state_dir: Path) -> dict[str, Any]:
+    """Whether this deployment holds a valid D&B token (shared cache: PostgreSQL, else the 0600 file)."""
+    client_id = os.environ.get("DNB_CLIENT_ID")
+    base_url = os.environ.get("DNB_BASE_URL") or PRODUCTION_BASE_URL
+    if not client_id:
+        return {"configured": False, "base_url": base_url, "token": "not configured (DNB_CLIENT_ID is not set)"}
+    key = limiter_key(base_url, client_id)
+    token: CachedToken | None = None
+    if engine.dialect.name == "postgresql":
+        token = SqlTokenCache(engine, key).load()
+        where = "project database"
+    else:
+        where = str(state_dir)
+        if (state_dir / f"dnb-token-{key}.json").is_file():
+            token = FileTokenCache(state_dir, key).load()
+    status: dict[str, Any] = {"configured": True, "base_url": base_url, "client_id": client_id, "cache": where}
+    if token is None:
+        status.update(token="none cached yet", expires_at=None, expires_in_seconds=None)
+    else:
+        left = int(token.seconds_left())
+        status.update(
+            token="valid" if left > 0 else "expired",
+            expires_at=_iso(datetime.fromtimestamp(token.expires_at, UTC)),
+            expires_in_seconds=max(left, 0),
+        )
+    return status
+
+
+def registrations_status(engine: Engine, registrations_dir: Path) -> list[dict[str, Any]]:
+    """Declared registrations with their landing state; registrations only in the database are listed too."""
+    with engine.connect() as connection:
+        states = {row.reference: row for row in connection.execute(select(dnb_registration_status))}
+    try:
+        declared = {c.reference: c for c in load_registrations(registrations_dir)}
+        problem = None
+    except RegistrationConfigError as error:
+        declared, problem = {}, str(error)
+    rows = []
+    for reference in sorted(set(declared) | set(states)):
+        config, state = declared.get(reference), states.get(reference)
+        rows.append({
+            "reference": reference,
+            "declared": config is not None,
+            "pulled": bool(config and config.pulls),
+            "portfolio_size": len(config.portfolio) if config else None,
+            "last_pull_at": _iso(state.last_attempt_at) if state else None,
+            "last_success_at": _iso(state.last_success_at) if state else None,
+            "last_error": state.last_error if state else None,
+            "landed_total": int(state.landed_total or 0) if state else 0,
+            "quarantined_total": int(state.quarantined_total or 0) if state else 0,
+        })
+    if problem:
+        rows.append({"reference": None, "error": problem})
+    return rows
+
+
+def collect_status(
+    engine: Engine, config: DestinationsConfig, data_dir: Path, state_dir: Path, registrations_dir: Path
+) -> dict[str, Any]:
+    return {
+        "generated_at": _iso(datetime.now(UTC)),
+        "destinations": destinations_status(engine, config, data_dir),
+        "dnb": dnb_token_status(engine, state_dir),
+        "registrations": registrations_status(engine, registrations_dir),
+    }
+
+
+def _ago(iso: str | None, now: datetime) -> str:
+    if not iso:
+        return "never"
+    return f"{iso} ({_duration((now - datetime.fromisoformat(iso)).total_seconds())} ago)"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+
+
+def render_text(status: dict[str, Any]) -> str:
+    """The report for a terminal."""
+    now = datetime.fromisoformat(status["generated_at"])
+    lines = ["Destinations"]
+    for d in status["destinations"]:
+        head = f"  {d['destination']:<12} {d['kind']:<6} {'enabled ' if d['enabled'] else 'disabled'} {d['target']}"
+        lines.append(head)
+        formats = ",".join(d["formats"]) + (" gzip" if d["gzip"] else "")
+        lines.append(f"      formats {formats}; files stored {d['files_stored']} ({d['bytes_stored']:,} bytes)")
+        if d["kind"] != "local" and d["enabled"]:
+            lines.append(f"      last success {_ago(d['last_success_at'], now)}; last partition {d['last_partition']}")
+            if d["last_error"]:
+                lines.append(f"      LAST ERROR {_ago(d['last_error_at'], now)}: {d['last_error']}")
+    dnb = status["dnb"]
+    lines += ["", "D&B Direct+", f"  {dnb['base_url']}"]
+    if not dnb["configured"]:
+        lines.append(f"  token: {dnb['token']}")
+    else:
+        lines.append(f"  client {dnb['client_id']}, token cache: {dnb['cache']}")
+        token = f"  token: {dnb['token']}"
+        if dnb.get("expires_at"):
+            token += f", expires {dnb['expires_at']} (in {_duration(dnb['expires_in_seconds'])})"
+        lines.append(token)
+    lines += ["", "Registrations"]
+    for r in status["registrations"]:
+        if r.get("reference") is None:
+            lines.append(f"  CONFIGURATION ERROR: {r['error']}")
+            continue
+        kind = "pull" if r["pulled"] else ("declared" if r["declared"] else "not declared")
+        lines.append(f"  {r['reference']:<20} {kind:<8} last pull {_ago(r['last_pull_at'], now)}; "
+                     f"last success {_ago(r['last_success_at'], now)}; landed {r['landed_total']}, "
+                     f"quarantined {r['quarantined_total']}")
+        if r["last_error"]:
+            lines.append(f"      LAST ERROR: {r['last_error']}")
+    return "\n".join(lines)

@@ -1,0 +1,8 @@
+"""The destination assets' tests use the same real servers as the destination tests."""
+
+from monitoring_pipeline_tests.destinations.conftest import (  # noqa: F401 - fixtures, registered by import
+    moto_endpoint,
+    running_sshd,
+    s3_settings,
+    sshd,
+)

@@ -1,0 +1,131 @@
+"""The destinations file: what ships loads, every field of the example is understood, mistakes are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitoring_pipeline.destinations.config import DestinationConfigError, SftpConfig, load_destinations
+from monitoring_pipeline.settings import SettingsError
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+VALID = """\
+local:
+  formats: [json, csv]
+destinations:
+  partner:
+    type: sftp
+    host: sftp.example.com
+    username: dnb
+    remote_base_path: /upload
+    password_env: PARTNER_SFTP_PASSWORD
+    known_hosts_path: known_hosts
+    formats: [csv]
+"""
+
+
+@pytest.fixture(autouse=True)
+def _no_format_overrides(monkeypatch):
+    monkeypatch.delenv("NOTIFICATION_FORMATS", raising=False)
+    monkeypatch.delenv("NOTIFICATION_GZIP", raising=False)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "known_hosts").write_text("")
+    path = tmp_path / "destinations.yaml"
+    path.write_text(text)
+    return path
+
+
+def error_of(path: Path) -> str:
+    with pytest.raises(DestinationConfigError) as raised:
+        load_destinations(path)
+    return str(raised.value)
+
+
+def test_the_shipped_file_enables_no_remote_destination():
+    config = load_destinations(CONFIG / "destinations.yaml")
+    assert config.enabled == {} and set(config.remotes) == {"sftp", "s3"}
+    assert config.local.formats == ("json",) and not config.local.gzip
+
+
+def test_every_field_of_the_example_is_understood(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "known_hosts").write_text("")
+    (home / ".ssh" / "id_ed25519").write_text("")
+    monkeypatch.setenv("HOME", str(home))
+    config = load_destinations(CONFIG / "destinations.example.yaml")
+    assert set(config.enabled) == {"sftp", "archive"}
+    sftp = config.enabled["sftp"]
+    assert isinstance(sftp, SftpConfig) and sftp.known_hosts_path == str(home / ".ssh" / "known_hosts")
+    assert config.local.formats == ("json", "csv", "parquet")
+
+
+def test_relative_paths_are_taken_from_the_file_folder(tmp_path):
+    config = load_destinations(write(tmp_path, VALID))
+    assert config.enabled["partner"].known_hosts_path == str(tmp_path / "known_hosts")
+    assert config.enabled["partner"].target.formats == ("csv",)
+
+
+def test_the_environment_overrides_the_local_formats(tmp_path, monkeypatch):
+    monkeypatch.setenv("NOTIFICATION_FORMATS", "json,csv,parquet")
+    monkeypatch.setenv("NOTIFICATION_GZIP", "true")
+    local = load_destinations(write(tmp_path, VALID)).local
+    assert (local.formats, local.gzip) == (("json", "csv", "parquet"), True)
+    monkeypatch.setenv("NOTIFICATION_GZIP", "maybe")
+    with pytest.raises(SettingsError, match="NOTIFICATION_GZIP: expected true or false"):
+        load_destinations(write(tmp_path, VALID))
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "expected"),
+    [
+        (("host: sftp.example.com", "host: sftp.example.com\n    port: 70000"), "destinations.partner.port",
+         "less than or equal to 65535"),
+        (("type: sftp", "type: ftp"), "destinations.partner", "type: sftp or s3"),
+        (("remote_base_path: /upload", "remote_base_path: upload"), "destinations.partner.remote_base_path",
+         "an absolute remote path"),
+        (("formats: [csv]", "formats: [parquet]"), "destinations.partner.formats",
+         "formats the local export writes (json, csv"),
+        (("known_hosts_path: known_hosts", "known_hosts_path: missing"), "destinations.partner.known_hosts_path",
+         "an existing file"),
+        (("    known_hosts_path: known_hosts\n", ""), "destinations.partner.known_hosts_path",
+         "exactly one of known_hosts_path, host_key_fingerprint or insecure_accept_any_host_key"),
+        (("    password_env: PARTNER_SFTP_PASSWORD\n", ""), "destinations.partner.private_key_path",
+         "a client key"),
+        (("host: sftp.example.com", "hostname: sftp.example.com"), "destinations.partner.hostname", "no such key"),
+        (("  partner:", "  Partner:"), "destinations.Partner", "a destination name"),
+        (("  partner:", "  off:"), "destinations", "destination names as text"),
+    ],
+)
+def test_mistakes_name_the_file_the_field_and_the_expected_form(tmp_path, change, field, expected):
+    text = VALID.replace(*change)
+    path = write(tmp_path, text)
+    message = error_of(path)
+    assert message.startswith(f"{path}: {field}: expected ") and expected in message, message
+
+
+def test_a_secret_pasted_instead_of_a_variable_name_is_never_echoed(tmp_path):
+    message = error_of(write(tmp_path, VALID.replace("PARTNER_SFTP_PASSWORD", "'hunter2 is my password'")))
+    assert "password_env" in message and "NAME of an environment variable" in message
+    assert "hunter2" not in message
+
+
+def test_a_missing_file_is_named(tmp_path):
+    assert "a path that does not exist" in error_of(tmp_path / "nope.yaml")
+
+
+def test_no_file_means_the_local_export_only(tmp_path):
+    config = load_destinations(None)
+    assert config.remotes == {} and config.local.formats == ("json",)
+
+
+def test_the_example_is_the_shipped_file_plus_documentation():
+    """Guards against the two files drifting: every key of the shipped file appears in the example."""
+    shipped = (CONFIG / "destinations.yaml").read_text()
+    example = (CONFIG / "destinations.example.yaml").read_text()
+    keys = {line.split(":")[0].strip() for line in shipped.splitlines() if ":" in line and not line.startswith("#")}
+    assert all(key in example for key in keys - {"sftp", "s3"})

@@ -1,0 +1,85 @@
+"""Copying a day to a real S3-compatible server (moto in server mode, over HTTP on loopback)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import boto3
+import pytest
+
+from monitoring_pipeline.destinations.base import DestinationError
+from monitoring_pipeline.destinations.s3 import S3Store
+from monitoring_pipeline.destinations.sync import DestinationFormat, sync_day, verify_day
+from monitoring_pipeline_tests.destinations.conftest import S3_KEY_ID, S3_SECRET
+
+JSON = DestinationFormat(formats=("json",))
+
+
+@pytest.fixture
+def store(s3_settings):
+    store = S3Store(s3_settings)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def bucket(s3_settings):
+    client = boto3.client(
+        "s3", endpoint_url=s3_settings.endpoint_url, region_name="us-east-1",
+        aws_access_key_id=S3_KEY_ID, aws_secret_access_key=S3_SECRET,
+    )
+    yield client
+    client.close()
+
+
+def objects(client, settings) -> dict[str, bytes]:
+    listed = client.list_objects_v2(Bucket=settings.bucket).get("Contents", [])
+    return {
+        o["Key"].removeprefix("dnb/"): client.get_object(Bucket=settings.bucket, Key=o["Key"])["Body"].read()
+        for o in listed
+    }
+
+
+def test_upload_then_an_idempotent_rerun(local_day, store, bucket, s3_settings):
+    first = sync_day(local_day.engine, local_day.settings, store, JSON, local_day.day, rebuild=False)
+    assert first.files_written == 12
+    assert objects(bucket, s3_settings) == {p: local_day.read(p) for p in local_day.paths}
+    head = bucket.head_object(Bucket=s3_settings.bucket, Key=f"dnb/{local_day.paths[0]}")
+    assert head["Metadata"]["sha256"] == hashlib.sha256(local_day.read(local_day.paths[0])).hexdigest()
+
+    again = sync_day(local_day.engine, local_day.settings, store, JSON, local_day.day, rebuild=False)
+    assert (again.files_written, again.files_unchanged) == (0, 12)
+    rebuild = sync_day(local_day.engine, local_day.settings, store, JSON, local_day.day, rebuild=True)
+    assert (rebuild.files_written, rebuild.files_unchanged, len(rebuild.digests)) == (0, 12, 12)
+    assert verify_day(local_day.engine, store, JSON, local_day.day, checksums=True) == []
+
+
+def test_a_rebuild_repairs_deleted_and_replaced_objects_and_removes_strays(local_day, store, bucket, s3_settings):
+    engine, day = local_day.engine, local_day.day
+    sync_day(engine, local_day.settings, store, JSON, day, rebuild=False)
+    deleted, replaced = local_day.paths[2], local_day.paths[3]
+    bucket.delete_object(Bucket=s3_settings.bucket, Key=f"dnb/{deleted}")
+    size = len(local_day.read(replaced))
+    bucket.put_object(Bucket=s3_settings.bucket, Key=f"dnb/{replaced}", Body=b"x" * size)  # no sha256 metadata
+    stray = local_day.paths[0].rsplit("/", 1)[0] + "/notifications_20260314_230000_000.json"
+    bucket.put_object(Bucket=s3_settings.bucket, Key=f"dnb/{stray}", Body=b"stray")
+
+    problems = verify_day(engine, store, JSON, day, checksums=True)
+    assert len(problems) == 3
+
+    rebuild = sync_day(engine, local_day.settings, store, JSON, day, rebuild=True)
+    assert sorted(rebuild.paths) == sorted([deleted, replaced]) and rebuild.files_removed == 1
+    assert objects(bucket, s3_settings) == {p: local_day.read(p) for p in local_day.paths}
+    assert verify_day(engine, store, JSON, day, checksums=True) == []
+
+
+def test_a_missing_bucket_fails_clearly_without_the_secret(s3_settings, local_day):
+    from dataclasses import replace
+
+    store = S3Store(replace(s3_settings, bucket="no-such-bucket-here"))
+    with pytest.raises(DestinationError) as raised:
+        sync_day(local_day.engine, local_day.settings, store, JSON, local_day.day, rebuild=False)
+    message = str(raised.value)
+    assert "s3://no-such-bucket-here/dnb" in message and "NoSuchBucket" in message
+    assert S3_SECRET not in message
+    store.close()

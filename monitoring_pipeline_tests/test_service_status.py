@@ -1,0 +1,106 @@
+"""`monitoring-pipeline status`: destinations, the D&B token state (never the token) and registrations."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import insert
+
+from monitoring_pipeline.cli import main
+from monitoring_pipeline.destinations.status import record_outcome
+from monitoring_pipeline.dnb.ratelimit import limiter_key
+from monitoring_pipeline.dnb.token_cache import CachedToken, FileTokenCache, SqlTokenCache
+from monitoring_pipeline.storage.database import shared_engine
+from monitoring_pipeline.storage.schema import dnb_registration_status
+
+TOKEN = "eyJ-access-token-never-printed"
+DESTINATIONS = """\
+destinations:
+  partner:
+    type: sftp
+    host: 127.0.0.1
+    port: 2222
+    username: dnb
+    remote_base_path: /upload
+    password_env: PARTNER_PASSWORD
+    insecure_accept_any_host_key: true
+  archive:
+    type: s3
+    enabled: false
+    bucket: archive-bucket
+"""
+
+
+@pytest.fixture
+def environment(monkeypatch, tmp_path):
+    home = tmp_path / "home"
+    (tmp_path / "destinations.yaml").write_text(DESTINATIONS)
+    monkeypatch.setenv("MONITORING_PIPELINE_HOME", str(home))
+    monkeypatch.setenv("MONITORING_PIPELINE_DESTINATIONS", str(tmp_path / "destinations.yaml"))
+    monkeypatch.setenv("DNB_CLIENT_ID", "status-key")
+    monkeypatch.setenv("DNB_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("NOTIFICATION_FORMATS", raising=False)
+    return home
+
+
+def seed(engine, token_cache) -> None:
+    token_cache.store(CachedToken(access_token=TOKEN, expires_at=time.time() + 3 * 3600, issued_at=time.time()))
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(insert(dnb_registration_status), [
+            {"reference": "DEMO_STD", "last_attempt_at": now, "last_success_at": now, "landed_total": 42,
+             "quarantined_total": 1, "last_error": None},
+            {"reference": "DEMO_RISK", "last_attempt_at": now, "last_success_at": None,
+             "last_error": "DnbServerError: HTTP 503",
+             "landed_total": 0, "quarantined_total": 0},
+        ])
+    record_outcome(engine, "partner", "sftp", "sftp://dnb@127.0.0.1:2222/upload", "2026-03-14",
+                   error="sftp://dnb@127.0.0.1:2222/upload: connecting failed after 5 attempt(s): refused")
+
+
+def run_status(*args: str):
+    result = CliRunner().invoke(main, ["status", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_status_reports_every_destination_the_token_state_and_registrations(environment):
+    engine = shared_engine(f"sqlite:///{environment / 'project.db'}")
+    seed(engine, FileTokenCache(environment, limiter_key("http://127.0.0.1:9", "status-key")))
+
+    text = run_status()
+    assert "partner" in text and "sftp://dnb@127.0.0.1:2222/upload" in text
+    assert "LAST ERROR" in text and "failed after 5 attempt(s)" in text
+    assert "archive" in text and "disabled" in text
+    assert "token: valid, expires" in text and "(in 2h 59m)" in text
+    assert "DEMO_STD" in text and "landed 42" in text and "DnbServerError: HTTP 503" in text
+    assert TOKEN not in text
+
+    report = json.loads(run_status("--json"))
+    by_name = {d["destination"]: d for d in report["destinations"]}
+    assert set(by_name) == {"local", "partner", "archive"}
+    assert by_name["partner"]["last_success_at"] is None and "refused" in by_name["partner"]["last_error"]
+    assert report["dnb"]["token"] == "valid" and 3 * 3600 - 60 < report["dnb"]["expires_in_seconds"] <= 3 * 3600
+    registrations = {r["reference"]: r for r in report["registrations"]}
+    assert registrations["DEMO_STD"]["landed_total"] == 42 and registrations["DEMO_FINANCE"]["last_pull_at"] is None
+    assert TOKEN not in json.dumps(report)
+
+
+@pytest.mark.postgres
+def test_status_reads_the_token_shared_through_postgresql(environment, monkeypatch, pg_engine, postgres_url):
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    seed(pg_engine, SqlTokenCache(pg_engine, limiter_key("http://127.0.0.1:9", "status-key")))
+    report = json.loads(run_status("--json"))
+    assert report["dnb"]["cache"] == "project database" and report["dnb"]["token"] == "valid"
+    assert TOKEN not in json.dumps(report)
+
+
+def test_status_without_credentials_says_so(environment, monkeypatch):
+    monkeypatch.delenv("DNB_CLIENT_ID")
+    text = run_status()
+    assert "not configured (DNB_CLIENT_ID is not set)" in text
