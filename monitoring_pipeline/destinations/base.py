@@ -6,7 +6,9 @@ Paths are relative to the destination's base (remote directory or key prefix) an
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,6 +34,39 @@ class RemoteFile:
 
 # Called after each file lands under its final name (tests use it to cut a transfer mid-way).
 UploadHook = Callable[[str], None]
+
+
+def put_in_parallel(
+    put: Callable[[str, bytes, str], None],
+    items: list[tuple[str, bytes, str]],
+    on_stored: UploadHook | None,
+    workers: int,
+    thread_name: str,
+) -> None:
+    """Run ``put`` over ``items`` in ``workers`` threads; after the first failure no new file is started,
+    and that failure is raised once the files in flight are done."""
+    failed = threading.Event()
+
+    def one(item: tuple[str, bytes, str]) -> None:
+        if failed.is_set():
+            return
+        try:
+            put(*item)
+        except BaseException:
+            failed.set()
+            raise
+        if on_stored is not None:
+            on_stored(item[0])
+
+    if workers <= 1 or len(items) <= 1:
+        for item in items:
+            one(item)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix=thread_name) as pool:
+        errors = [future.exception() for future in [pool.submit(one, item) for item in items]]
+    first = next((error for error in errors if error is not None), None)
+    if first is not None:
+        raise first
 
 
 class RemoteStore(Protocol):

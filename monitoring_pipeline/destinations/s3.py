@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +20,13 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from monitoring_pipeline.destinations.base import DestinationAuthError, DestinationError, RemoteFile, UploadHook
+from monitoring_pipeline.destinations.base import (
+    DestinationAuthError,
+    DestinationError,
+    RemoteFile,
+    UploadHook,
+    put_in_parallel,
+)
 
 SHA256_METADATA = "sha256"
 _AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
@@ -141,24 +146,7 @@ class S3Store:
             raise self._error(f"uploading {path}", error) from None
 
     def put_many(self, items: list[tuple[str, bytes, str]], on_stored: UploadHook | None = None) -> None:
-        failed = threading.Event()
-
-        def one(item: tuple[str, bytes, str]) -> None:
-            if failed.is_set():
-                return
-            try:
-                self.put(*item)
-            except BaseException:
-                failed.set()
-                raise
-            if on_stored is not None:
-                on_stored(item[0])
-
-        with ThreadPoolExecutor(max(1, self.settings.parallel_uploads), thread_name_prefix=f"s3-{self.name}") as pool:
-            errors = [f.exception() for f in [pool.submit(one, item) for item in items]]
-        first = next((e for e in errors if e is not None), None)
-        if first is not None:
-            raise first
+        put_in_parallel(self.put, items, on_stored, self.settings.parallel_uploads, f"s3-{self.name}")
 
     def list_files(self, prefix: str) -> list[RemoteFile]:
         files: list[RemoteFile] = []

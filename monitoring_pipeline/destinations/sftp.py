@@ -27,7 +27,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -43,6 +42,7 @@ from monitoring_pipeline.destinations.base import (
     HostKeyError,
     RemoteFile,
     UploadHook,
+    put_in_parallel,
 )
 
 log = logging.getLogger(__name__)
@@ -401,29 +401,7 @@ class SftpStore:
         self._call(f"uploading {path}", lambda sftp: self._upload(sftp, path, data))
 
     def put_many(self, items: list[tuple[str, bytes, str]], on_stored: UploadHook | None = None) -> None:
-        failed = threading.Event()  # after one file fails for good, the rest are not attempted
-
-        def one(item: tuple[str, bytes, str]) -> None:
-            if failed.is_set():
-                return
-            try:
-                self.put(*item)
-            except BaseException:
-                failed.set()
-                raise
-            if on_stored is not None:
-                on_stored(item[0])
-
-        if self.settings.parallel_sessions == 1 or len(items) <= 1:
-            for item in items:
-                one(item)
-            return
-        with ThreadPoolExecutor(self.settings.parallel_sessions, thread_name_prefix=f"sftp-{self.name}") as pool:
-            futures = [pool.submit(one, item) for item in items]
-            errors = [f.exception() for f in futures]
-        first = next((e for e in errors if e is not None), None)
-        if first is not None:
-            raise first
+        put_in_parallel(self.put, items, on_stored, self.settings.parallel_sessions, f"sftp-{self.name}")
 
     def _walk(self, sftp: paramiko.SFTPClient, directory: str) -> Iterator[tuple[str, paramiko.SFTPAttributes]]:
         try:

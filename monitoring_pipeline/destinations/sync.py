@@ -133,6 +133,14 @@ def recorded_day(engine: Engine, destination: str, day: date) -> dict[str, _Reco
         return {r.path: _Recorded(r.bytes, r.sha256, r.source_sha256) for r in connection.execute(statement)}
 
 
+def _day_state(
+    engine: Engine, store: RemoteStore, target: DestinationFormat, day: date
+) -> tuple[dict[str, _Planned], dict[str, _Recorded], dict[str, int]]:
+    """What the destination should hold, what the manifest says it holds, and what it lists (path -> size)."""
+    listing = {f.path: f.size for f in store.list_files(day_prefix(day))}
+    return plan_day(engine, target, day), recorded_day(engine, store.name, day), listing
+
+
 def _converted(data: bytes, plan: _Planned) -> bytes:
     if plan.local_gzip == plan.remote_gzip:
         return data
@@ -154,9 +162,7 @@ def sync_day(
     started = time.monotonic()
     retries_before = store.retries
     result = SyncResult()
-    planned = plan_day(engine, target, day)
-    recorded = recorded_day(engine, store.name, day)
-    listing = {f.path: f.size for f in store.list_files(day_prefix(day))}
+    planned, recorded, listing = _day_state(engine, store, target, day)
 
     to_send: list[str] = []
     for remote, plan in sorted(planned.items()):
@@ -248,9 +254,7 @@ def verify_day(
     sync just wrote or checked), otherwise of the files in ``known_digests`` only.
     """
     known = dict(known_digests or {})
-    planned = plan_day(engine, target, day)
-    recorded = recorded_day(engine, store.name, day)
-    listing = {f.path: f.size for f in store.list_files(day_prefix(day))}
+    planned, recorded, listing = _day_state(engine, store, target, day)
     problems: list[str] = []
     for remote, plan in sorted(planned.items()):
         row = recorded.get(remote)

@@ -10,7 +10,7 @@ import pytest
 from monitoring_pipeline.destinations.base import DestinationError
 from monitoring_pipeline.destinations.s3 import S3Store
 from monitoring_pipeline.destinations.sync import DestinationFormat, sync_day, verify_day
-from monitoring_pipeline_tests.destinations.conftest import S3_KEY_ID, S3_SECRET
+from monitoring_pipeline_tests.destinations.conftest import DAY, S3_KEY_ID, S3_SECRET
 
 JSON = DestinationFormat(formats=("json",))
 
@@ -82,4 +82,21 @@ def test_a_missing_bucket_fails_clearly_without_the_secret(s3_settings, local_da
     message = str(raised.value)
     assert "s3://no-such-bucket-here/dnb" in message and "NoSuchBucket" in message
     assert S3_SECRET not in message
+    store.close()
+
+
+def test_large_files_go_up_as_multipart_uploads_with_their_checksum(sqlite_engine, tmp_path, s3_settings, bucket):
+    from dataclasses import replace
+
+    from monitoring_pipeline_tests.destinations.local_day import LocalDay
+
+    local = LocalDay.create(sqlite_engine, tmp_path / "big", DAY, files=2, size=1_400_000)
+    store = S3Store(replace(s3_settings, multipart_threshold_bytes=1_000_000))
+    result = sync_day(sqlite_engine, local.settings, store, JSON, DAY, rebuild=False)
+    assert result.files_written == 2
+    for path in local.paths:
+        head = bucket.head_object(Bucket=s3_settings.bucket, Key=f"dnb/{path}")
+        assert head["ETag"].strip('"').endswith("-1")  # a multipart upload (of one part here)
+        assert head["Metadata"]["sha256"] == hashlib.sha256(local.read(path)).hexdigest()
+    assert verify_day(sqlite_engine, store, JSON, DAY, checksums=True) == []
     store.close()

@@ -132,6 +132,7 @@ def test_sshd_killed_mid_upload_leaves_no_partial_file_and_the_next_run_complete
 
     message = str(raised.value)
     assert f"{running_sshd.host}:{running_sshd.port}" in message and "attempt" in message
+    assert store.retries >= 2  # bounded: max_attempts=3 per file, then the sync gives up
     copies = remote_files(sftp_settings)
     assert 5 <= len(copies) < 40
     assert all(copies[p] == local.read(p) for p in copies)  # whatever is visible is whole
@@ -151,3 +152,25 @@ def test_sshd_killed_mid_upload_leaves_no_partial_file_and_the_next_run_complete
     assert remote_files(sftp_settings) == {p: local.read(p) for p in local.paths}
     assert verify_day(sqlite_engine, store, JSON, local.day, checksums=True) == []
 
+
+
+@pytest.mark.slow
+def test_a_server_restarted_mid_upload_is_reconnected_to_and_the_sync_completes(
+    tmp_path, sqlite_engine, running_sshd, sftp_settings, make_sftp_store
+):
+    local = LocalDay.create(sqlite_engine, tmp_path / "data", DAY, files=30, size=100_000)
+    store = make_sftp_store(sftp_settings, parallel_sessions=2, max_attempts=6)
+    stored: list[str] = []
+
+    def restart_after_five(path: str) -> None:
+        stored.append(path)
+        if len(stored) == 5:
+            running_sshd.kill()
+            running_sshd.start()
+
+    result = sync_day(sqlite_engine, local.settings, store, JSON, local.day, rebuild=False,
+                      on_stored=restart_after_five)
+
+    assert result.files_written == 30 and result.retries >= 1
+    assert remote_files(sftp_settings) == {p: local.read(p) for p in local.paths}
+    assert verify_day(sqlite_engine, store, JSON, local.day, checksums=True) == []
