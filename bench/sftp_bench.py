@@ -9,9 +9,10 @@ port, then uploads the day into a fresh remote folder with
 2. OpenSSH's ``sftp -b batchfile`` (key auth, StrictHostKeyChecking against the generated known_hosts),
    one ``put`` per file after creating the directories.
 
-Prints MB/s and files/s for each and the ratio of times (goal: ours within 1.5x of OpenSSH's).
+Each is run ``--repeat`` times, interleaved; prints the median MB/s and files/s of each and the ratio
+of times (goal: ours within 1.5x of OpenSSH's).
 
-    .venv/bin/python bench/sftp_bench.py [--files 1000] [--megabytes 100]
+    .venv/bin/python bench/sftp_bench.py [--files 1000] [--megabytes 100] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--megabytes", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="mp-sftp-bench-"))
     server = SshdServer.create(workdir / "sshd").start()
@@ -98,11 +101,13 @@ def main() -> None:
         size = sum((local.settings.base_path / p).stat().st_size for p in local.paths)
         print(f"day: {len(local.paths)} files, {size / 1e6:.1f} MB; sshd on 127.0.0.1:{server.port}")
         root = server.remote_root
-        times = {
-            "openssh sftp -b": openssh(server, local, f"{root}/openssh", workdir),
-            "ours, 4 sessions (default)": ours(server, local, f"{root}/ours4", 4),
-            "ours, 1 session": ours(server, local, f"{root}/ours1", 1),
-        }
+        runs: dict[str, list[float]] = {"openssh sftp -b": [], "ours, 4 sessions (default)": [], "ours, 1 session": []}
+        for round_ in range(args.repeat):  # interleaved, each into a fresh folder: a busy machine hits all alike
+            runs["openssh sftp -b"].append(openssh(server, local, f"{root}/openssh{round_}", workdir))
+            runs["ours, 4 sessions (default)"].append(ours(server, local, f"{root}/ours4-{round_}", 4))
+            runs["ours, 1 session"].append(ours(server, local, f"{root}/ours1-{round_}", 1))
+        times = {name: statistics.median(values) for name, values in runs.items()}
+        print(f"median of {args.repeat} interleaved rounds:")
         for name, seconds in times.items():
             rate = f"{size / 1e6 / seconds:7.1f} MB/s  {len(local.paths) / seconds:7.0f} files/s"
             print(f"{name:<28} {seconds:6.2f} s  {rate}")

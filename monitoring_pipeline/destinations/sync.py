@@ -67,14 +67,14 @@ class SyncResult:
     retries: int = 0
     seconds: float = 0.0
     paths: list[str] = field(default_factory=list)
-    digests: dict[str, str] = field(default_factory=dict)  # remote sha256 known after the sync
+    verified: dict[str, str] = field(default_factory=dict)  # sha256 read back from the destination (rebuilds)
 
     def add(self, other: SyncResult) -> None:
         for name in ("files_written", "bytes_written", "files_unchanged", "files_removed", "files_repaired",
                      "files_stored", "retries", "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.paths = (self.paths + other.paths)[:PATHS_PREVIEW]
-        self.digests.update(other.digests)
+        self.verified.update(other.verified)
 
 
 class _Planned(NamedTuple):
@@ -173,7 +173,7 @@ def sync_day(
             digest = store.sha256(remote)
             current = row is not None and digest == row.sha256
             if current and digest:
-                result.digests[remote] = digest
+                result.verified[remote] = digest
         if current:
             result.files_unchanged += 1
         else:
@@ -191,7 +191,6 @@ def sync_day(
             writer.add(path, plan.reference, plan.count, size, digest, plan.source_sha256)
             result.files_written += 1
             result.bytes_written += size
-            result.digests[path] = digest
             if len(result.paths) < PATHS_PREVIEW:
                 result.paths.append(path)
         if on_stored is not None:
@@ -250,8 +249,8 @@ def verify_day(
 ) -> list[str]:
     """Problems with the destination's copy of ``day`` compared with the local day and its manifest.
 
-    Sizes always; sha256 of every file with ``checksums`` (``known_digests`` spares re-reading files the
-    sync just wrote or checked), otherwise of the files in ``known_digests`` only.
+    Presence, sizes and recorded sources always; with ``checksums`` also the sha256 of every file as read
+    back from the destination (``known_digests``: already read back by the sync, not read again).
     """
     known = dict(known_digests or {})
     planned, recorded, listing = _day_state(engine, store, target, day)
@@ -266,7 +265,7 @@ def verify_day(
             problems.append(f"{remote}: older than the local file {plan.local_path}")
         elif listing[remote] != row.size:
             problems.append(f"{remote}: size on {store.name} differs from the manifest")
-        elif checksums or remote in known:
+        elif checksums:
             digest = known.get(remote) or store.sha256(remote)
             if digest != row.sha256:
                 problems.append(f"{remote}: sha256 on {store.name} differs from the manifest")

@@ -50,7 +50,7 @@ def test_upload_then_an_idempotent_rerun(local_day, store, bucket, s3_settings):
     again = sync_day(local_day.engine, local_day.settings, store, JSON, local_day.day, rebuild=False)
     assert (again.files_written, again.files_unchanged) == (0, 12)
     rebuild = sync_day(local_day.engine, local_day.settings, store, JSON, local_day.day, rebuild=True)
-    assert (rebuild.files_written, rebuild.files_unchanged, len(rebuild.digests)) == (0, 12, 12)
+    assert (rebuild.files_written, rebuild.files_unchanged, len(rebuild.verified)) == (0, 12, 12)
     assert verify_day(local_day.engine, store, JSON, local_day.day, checksums=True) == []
 
 

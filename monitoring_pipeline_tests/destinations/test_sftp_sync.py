@@ -51,7 +51,7 @@ def test_a_day_is_uploaded_once_and_a_rerun_uploads_nothing(engine, tmp_path, sf
 
     rebuild = sync_day(engine, local.settings, store, JSON, local.day, rebuild=True)
     assert (rebuild.files_written, rebuild.files_removed) == (0, 0)
-    assert len(rebuild.digests) == 9  # every remote copy was checksummed, none re-sent
+    assert len(rebuild.verified) == 9  # every remote copy was checksummed, none re-sent
     assert verify_day(engine, store, JSON, local.day, checksums=True) == []
 
 
