@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import importlib
+import itertools
 import uuid
 from pathlib import Path
 
@@ -198,3 +199,66 @@ def test_a_bad_destinations_file_stops_the_code_location_from_loading(monkeypatc
     finally:
         monkeypatch.undo()
         importlib.reload(monitoring_pipeline.definitions)
+
+
+_SERVERS: dict[int, object] = {}
+
+
+class KillingSftpDestination(SftpDestinationResource):
+    """The real resource, except that the test's sshd is killed once ``kill_after`` files have landed."""
+
+    kill_after: int = 3
+
+    def build_store(self):  # type: ignore[no-untyped-def]
+        store = super().build_store()
+        put, landed, server = store.put, itertools.count(1), _SERVERS[self.port]
+
+        def put_then_kill(path: str, data: bytes, sha256: str) -> None:
+            put(path, data, sha256)
+            if next(landed) == self.kill_after:
+                server.kill()  # type: ignore[attr-defined]
+
+        store.put = put_then_kill  # type: ignore[method-assign]
+        return store
+
+
+@pytest.mark.slow
+def test_sshd_killed_mid_upload_fails_only_the_sftp_asset_and_the_next_run_completes(emulator, sqlite_engine,
+                                                                                      tmp_path, running_sshd):
+    pipeline = build_pipeline(emulator.url, sqlite_engine, tmp_path, [REFERENCE])
+    pipeline.admin.create_registration(REFERENCE, subjects=["001017545", "213310873"])
+    pipeline.admin.generate(REFERENCE, 600)  # six Pull pages: twelve files (json.gz + parquet) to upload
+    pipeline.tick()
+    asset = build_destination_asset(pipeline.settings, "sftp", "sftp", pipeline.day_assets[1])
+    base = f"{running_sshd.remote_root}/killed-{uuid.uuid4().hex[:8]}"
+    _SERVERS[running_sshd.port] = running_sshd
+    config = sftp_resource(running_sshd, base).model_dump()
+
+    killed = materialize(pipeline, asset, "sftp_destination", KillingSftpDestination(**config, kill_after=3))
+
+    assert not killed.success
+    for step in ("dnb_notifications", "notification_files", "notifications_table"):
+        assert step_succeeded(killed, step), step
+    assert check(killed, "files_match_landed").passed and check(killed, "rows_match_landed").passed
+    failure = next(e for e in killed.all_events if e.event_type_value == "STEP_FAILURE")
+    assert f"127.0.0.1:{running_sshd.port}" in failure.step_failure_data.user_failure_data.description
+    assert not check(killed, "sftp_files_match_local").passed
+    local_files = pipeline.file_digests()
+    landed, rows, _ = pipeline.table_rows(today())
+    assert len(rows) == len(landed) == 600
+    remote_root = Path(base)
+    visible = [p for p in remote_root.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert 3 <= len(visible) < 12
+    for path in visible:  # whatever is visible under its final name is whole
+        relative = path.relative_to(remote_root).as_posix()
+        data = gzip.decompress(path.read_bytes()) if relative.endswith(".gz") else path.read_bytes()
+        assert data == (pipeline.data_dir / relative.removesuffix(".gz")).read_bytes()
+
+    running_sshd.start()
+    resumed = materialize(pipeline, asset, "sftp_destination", sftp_resource(running_sshd, base))
+
+    assert resumed.success and check(resumed, "sftp_files_match_local").passed
+    metadata = resumed.asset_materializations_for_node("sftp_notification_files")[0].metadata
+    assert metadata["files_written"].value + metadata["files_unchanged"].value == 12
+    assert metadata["files_written"].value <= 12 - 3
+    assert pipeline.file_digests() == local_files  # local files untouched throughout
