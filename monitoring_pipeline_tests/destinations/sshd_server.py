@@ -23,6 +23,8 @@ from pathlib import Path
 SSHD = Path("/usr/sbin/sshd")
 SFTP_USER = "mp-sftp-test"
 INSTALL_HINT = "install it with `apt-get install openssh-server` (scripts/test does this)"
+# One random password per process: every sshd of a test session serves the same system user.
+_PASSWORD = secrets.token_urlsafe(18)
 
 
 class SshdUnavailable(RuntimeError):
@@ -111,7 +113,7 @@ class SshdServer:
             if parent == Path("/"):
                 break
             parent.chmod(parent.stat().st_mode | 0o011)
-        server = cls(workdir=workdir, port=port or free_port(), password=secrets.token_urlsafe(18))
+        server = cls(workdir=workdir, port=port or free_port(), password=_PASSWORD)
         generate_key(server.host_key, "mp-test-host")
         generate_key(server.client_key, "mp-test-client")
         authorized = workdir / "authorized_keys"
