@@ -296,13 +296,19 @@ class SftpStore:
         except BaseException as error:
             if isinstance(error, socket.timeout):
                 transport.close()  # unusable now; the retry reconnects
-            if not transport.is_active() and not isinstance(error, _ConnectionLost):
+            if not transport.is_active():
+                if isinstance(error, _ConnectionLost):
+                    raise
                 raise _ConnectionLost(f"connection lost: {str(error) or type(error).__name__}") from error
+            self._release(generation, sftp)  # a refused operation leaves the session usable
             raise
         else:
-            with self._lock:
-                if generation == self._generation:
-                    self._free.append(sftp)
+            self._release(generation, sftp)
+
+    def _release(self, generation: int, sftp: paramiko.SFTPClient | None) -> None:
+        with self._lock:
+            if sftp is not None and generation == self._generation:
+                self._free.append(sftp)
 
     def _drop_connection(self) -> None:
         self._free.clear()
@@ -369,10 +375,14 @@ class SftpStore:
         self._makedirs(sftp, posixpath.dirname(directory))
         try:
             sftp.mkdir(directory)
-        except OSError:
+        except OSError as error:
             # Another session created it meanwhile, or it truly failed: stat tells which.
-            if not stat.S_ISDIR(sftp.stat(directory).st_mode or 0):
-                raise
+            try:
+                created = stat.S_ISDIR(sftp.stat(directory).st_mode or 0)
+            except OSError:
+                created = False
+            if not created:
+                raise OSError(error.errno, f"creating {directory}: {error.strerror or error}") from None
         self._directories.add(directory)
 
     def _upload(self, sftp: paramiko.SFTPClient, path: str, data: bytes) -> None:

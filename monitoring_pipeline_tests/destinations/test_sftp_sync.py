@@ -174,3 +174,18 @@ def test_a_server_restarted_mid_upload_is_reconnected_to_and_the_sync_completes(
     assert result.files_written == 30 and result.retries >= 1
     assert remote_files(sftp_settings) == {p: local.read(p) for p in local.paths}
     assert verify_day(sqlite_engine, store, JSON, local.day, checksums=True) == []
+
+
+def test_a_server_refusing_writes_fails_clearly_without_retrying(local_day, running_sshd, sftp_settings,
+                                                                  make_sftp_store):
+    readonly = running_sshd.workdir / "readonly"  # owned by root: the SFTP user may read, not write
+    readonly.mkdir(mode=0o755, exist_ok=True)
+    store = make_sftp_store(sftp_settings, remote_base_path=str(readonly))
+
+    with pytest.raises(DestinationError) as raised:
+        sync_day(local_day.engine, local_day.settings, store, JSON, local_day.day, rebuild=False)
+
+    assert "Permission denied" in str(raised.value) and str(readonly) in str(raised.value)
+    assert store.retries == 0  # refused, not lost: retrying cannot help
+    assert recorded_day(local_day.engine, "sftp", local_day.day) == {}
+    store.connect()  # the connection is still good
