@@ -7,6 +7,7 @@ or variable: the project refuses to start rather than half-run.
 import dagster as dg
 
 from monitoring_pipeline.defs.dnb_registrations import dnb_registrations
+from monitoring_pipeline.defs.integration_health import integration_health_definitions
 from monitoring_pipeline.defs.landing_sensor import build_landing_sensor
 from monitoring_pipeline.defs.notifications import build_notification_assets
 from monitoring_pipeline.defs.partitions import daily_partitions
@@ -18,11 +19,14 @@ from monitoring_pipeline.defs.resources import (
     project_database_from_env,
 )
 from monitoring_pipeline.notifications.registrations import default_registrations_dir, load_registrations
+from monitoring_pipeline.probes.config import default_integrations_path, load_integrations
 from monitoring_pipeline.settings import NotificationSettings
 
 settings = NotificationSettings.from_env()
 registrations_dir = default_registrations_dir()
 load_registrations(registrations_dir)  # validate now: fail the load, not the first run
+integrations_path = default_integrations_path()
+integrations_config = load_integrations(integrations_path)  # likewise: a bad file stops the load
 
 (dnb_notifications, notification_files, notifications_table, company_changes, notification_metrics,
  monitored_companies, landing_freshness) = build_notification_assets(settings)
@@ -31,7 +35,7 @@ landing_freshness_job = dg.define_asset_job(
     "landing_freshness_check", selection=dg.AssetSelection.checks(landing_freshness)
 )
 
-defs = dg.Definitions(
+notification_defs = dg.Definitions(
     assets=[dnb_registrations, dnb_registration_sync, dnb_notifications, notification_files, notifications_table,
             company_changes, notification_metrics, monitored_companies],
     asset_checks=[landing_freshness],
@@ -61,4 +65,8 @@ defs = dg.Definitions(
         ),
         "registrations": RegistrationsResource(directory=str(registrations_dir)),
     },
+)
+
+defs = dg.Definitions.merge(
+    notification_defs, integration_health_definitions(settings, integrations_config, integrations_path)
 )
