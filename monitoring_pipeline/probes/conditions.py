@@ -124,7 +124,8 @@ class Condition:
         if self.subject == "tls_days_left":
             return observation.tls_days_left if observation.tls_days_left is not None else _MISSING
         if self.subject == "header":
-            value = observation.headers.get(self.argument or "")
+            wanted = (self.argument or "").lower()
+            value = next((v for k, v in observation.headers.items() if k.lower() == wanted), None)
             return _MISSING if value is None else value
         if self.subject == "body":
             return observation.text

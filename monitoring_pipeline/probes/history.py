@@ -101,14 +101,16 @@ def _hour_row(name: str, hour: datetime, rows: Sequence[_Row], in_hour: Sequence
     seconds = state_seconds([(r.probed_at, r.state) for r in in_hour], hour, hour + HOUR, gap,
                             (before.probed_at, before.state) if before is not None else None)
     latencies = latency_values(in_hour)
-    errors = Counter(r.error_class or "unknown" for r in in_hour if r.outcome == FAILED)
+    # Maintenance windows are excluded from probe counts and errors too; calls (usage) count everything.
+    counted = [r for r in in_hour if r.state != STATE_MAINTENANCE]
+    errors = Counter(r.error_class or "unknown" for r in counted if r.outcome == FAILED)
     return {
         "integration": name,
         "hour": hour,
-        "probes": sum(1 for r in in_hour if r.outcome != SKIPPED),
+        "probes": sum(1 for r in counted if r.outcome != SKIPPED),
         "calls": sum(r.attempts for r in in_hour),
-        "failed": sum(1 for r in in_hour if r.outcome == FAILED),
-        "degraded": sum(1 for r in in_hour if r.outcome == DEGRADED),
+        "failed": sum(1 for r in counted if r.outcome == FAILED),
+        "degraded": sum(1 for r in counted if r.outcome == DEGRADED),
         "errors_by_class": json.dumps(dict(sorted(errors.items()))),
         "latency_histogram": json.dumps(histogram(latencies)),
         "latency_p50_ms": percentile(latencies, 50),

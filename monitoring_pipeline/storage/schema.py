@@ -324,7 +324,7 @@ integration_probe_hourly = Table(
     metadata,
     Column("integration", String(64), primary_key=True),
     Column("hour", UtcDateTime(), primary_key=True),
-    Column("probes", Integer, nullable=False),  # probes that made a call
+    Column("probes", Integer, nullable=False),  # probes that made a call, outside maintenance windows
     Column("calls", Integer, nullable=False),  # attempts, retries included
     Column("failed", Integer, nullable=False),
     Column("degraded", Integer, nullable=False),
