@@ -1,15 +1,17 @@
 """Probing: one concurrent pass over many integrations with httpx's async client.
 
-One pass shares one ``httpx.AsyncClient`` per TLS setting (connections pooled and kept alive), bounded by a
-semaphore of ``concurrency`` requests in flight. Every attempt is bounded by the integration's own timeout
-(``asyncio.timeout`` around the whole exchange, so a server trickling bytes cannot stretch it), so one slow
-endpoint never delays the others beyond that. A failed attempt is retried with backoff before the failure
+A pass runs ``concurrency`` workers over a queue of integrations; workers share ``httpx.AsyncClient``s in small
+shards (connections pooled and kept alive across the pass). Every attempt is bounded by the integration's own
+timeout (``asyncio.timeout`` around the whole exchange, so a server trickling bytes cannot stretch it), so one
+slow endpoint never delays the others beyond that. A failed attempt is retried with backoff before the failure
 counts; the result records how many attempts (calls) it took.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
 import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -31,6 +33,7 @@ OUTCOMES = (UP, DEGRADED, FAILED, SKIPPED)
 ERROR_CLASSES = ("timeout", "connect", "tls", "protocol", "http_status", "latency", "condition", "body", "auth",
                  "circuit_open")
 _ERROR_MAX_CHARS = 300
+_CONNECTIONS_PER_CLIENT = 8
 _USER_AGENT = "monitoring-pipeline-probe/0.1"
 
 
@@ -79,6 +82,7 @@ class ProbeRunner:
     tokens: TokenCache = field(default_factory=TokenCache)
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     sleep: Callable[[float], Any] = asyncio.sleep
+    _ssl_contexts: dict[tuple[bool, str | None], ssl.SSLContext] = field(default_factory=dict, repr=False)
 
     def run(self, integrations: Sequence[IntegrationConfig], time_budget: float) -> list[ProbeResult]:
         """One pass, from synchronous code (a sensor tick): results of every probe that started in time."""
@@ -86,63 +90,76 @@ class ProbeRunner:
 
     async def run_async(self, integrations: Sequence[IntegrationConfig], deadline: float) -> list[ProbeResult]:
         """Probe ``integrations`` concurrently. A probe starts only if its worst case still ends by ``deadline``
-        (monotonic clock); those that could not start are left out, to be probed next pass."""
-        semaphore = asyncio.Semaphore(self.concurrency)
-        clients: dict[tuple[bool, str | None], httpx.AsyncClient] = {}
+        (monotonic clock); those that could not start are left out, to be probed next pass.
+
+        ``concurrency`` workers take integrations from a queue. Workers share clients in small shards: httpcore's
+        pool scans every connection of its client on each request, so one client with thousands of connections
+        costs quadratic CPU, while shards of a few connections keep it linear (see bench/probes_bench.py).
+        """
+        queue: asyncio.Queue[IntegrationConfig] = asyncio.Queue()
+        for integration in integrations:
+            queue.put_nowait(integration)
+        workers = max(1, min(self.concurrency, len(integrations)))
+        shards = [_ClientShard(self) for _ in range(math.ceil(workers / _CONNECTIONS_PER_CLIENT))]
+        results: list[ProbeResult] = []
+
+        async def work(shard: _ClientShard) -> None:
+            while not queue.empty():
+                integration = queue.get_nowait()
+                result = await self._probe(shard.client(integration), integration, deadline)
+                if result is not None:
+                    results.append(result)
+
         try:
-            tasks = [
-                asyncio.create_task(self._probe(self._client(clients, integration), integration, semaphore, deadline))
-                for integration in integrations
-            ]
-            results = await asyncio.gather(*tasks)
+            await asyncio.gather(*(work(shards[n // _CONNECTIONS_PER_CLIENT]) for n in range(workers)))
         finally:
-            await asyncio.gather(*(client.aclose() for client in clients.values()), return_exceptions=True)
-        return [result for result in results if result is not None]
+            await asyncio.gather(*(shard.aclose() for shard in shards), return_exceptions=True)
+        return results
 
-    def _client(self, clients: dict[tuple[bool, str | None], httpx.AsyncClient],
-                integration: IntegrationConfig) -> httpx.AsyncClient:
+    def ssl_context(self, integration: IntegrationConfig) -> ssl.SSLContext:
+        """One SSL context per TLS setting for the whole runner (building one per client costs milliseconds)."""
         key = (integration.tls.verify, str(integration.tls.ca_file) if integration.tls.ca_file else None)
-        client = clients.get(key)
-        if client is None:
-            verify: bool | ssl.SSLContext = integration.tls.verify
-            if integration.tls.verify and integration.tls.ca_file:
-                verify = ssl.create_default_context(cafile=str(integration.tls.ca_file))
-            client = clients[key] = httpx.AsyncClient(
-                verify=verify,
-                limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
-                headers={"User-Agent": _USER_AGENT},
-                trust_env=False,  # probes go where the file says, not through a proxy from the environment
-            )
-        return client
+        context = self._ssl_contexts.get(key)
+        if context is None:
+            if not integration.tls.verify:
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            elif integration.tls.ca_file:
+                context = ssl.create_default_context(cafile=str(integration.tls.ca_file))
+            else:
+                context = httpx.create_ssl_context()
+            self._ssl_contexts[key] = context
+        return context
 
-    async def _probe(self, client: httpx.AsyncClient, integration: IntegrationConfig, semaphore: asyncio.Semaphore,
+    async def _probe(self, client: httpx.AsyncClient, integration: IntegrationConfig,
                      deadline: float) -> ProbeResult | None:
-        async with semaphore:
-            if time.monotonic() + integration.worst_case_seconds() > deadline:
-                return None
-            started_at = self.now()
-            attempts = integration.retries.attempts + 1
-            attempt = _Attempt()
-            for number in range(1, attempts + 1):
-                attempt = await self._attempt(client, integration)
-                if attempt.outcome != FAILED:
-                    break
-                if attempt.status_code == 401 and isinstance(integration.auth, OAuth2ClientCredentials):
-                    self.tokens.invalidate(integration.auth)
-                if number < attempts:
-                    await self.sleep(integration.retries.delay(number))
-            return ProbeResult(
-                integration=integration.name,
-                started_at=started_at,
-                outcome=attempt.outcome,
-                status_code=attempt.status_code,
-                latency_ms=attempt.latency_ms,
-                error_class=attempt.error_class,
-                error=attempt.error,
-                conditions=attempt.conditions,
-                attempts=number,
-                tls_days_left=attempt.tls_days_left,
-            )
+        if time.monotonic() + integration.worst_case_seconds() > deadline:
+            return None
+        started_at = self.now()
+        attempts = integration.retries.attempts + 1
+        attempt = _Attempt()
+        number = 0
+        for number in range(1, attempts + 1):
+            attempt = await self._attempt(client, integration)
+            if attempt.outcome != FAILED:
+                break
+            if attempt.status_code == 401 and isinstance(integration.auth, OAuth2ClientCredentials):
+                self.tokens.invalidate(integration.auth)
+            if number < attempts:
+                await self.sleep(integration.retries.delay(number))
+        return ProbeResult(
+            integration=integration.name,
+            started_at=started_at,
+            outcome=attempt.outcome,
+            status_code=attempt.status_code,
+            latency_ms=attempt.latency_ms,
+            error_class=attempt.error_class,
+            error=attempt.error,
+            conditions=attempt.conditions,
+            attempts=number,
+            tls_days_left=attempt.tls_days_left,
+        )
 
     async def _attempt(self, client: httpx.AsyncClient, integration: IntegrationConfig) -> _Attempt:
         conditions = integration.effective_conditions
@@ -152,8 +169,10 @@ class ProbeRunner:
             async with asyncio.timeout(integration.timeout):
                 headers = {**integration.headers,
                            **await auth_headers(integration.auth, client, self.tokens, integration.timeout)}
+                # The whole exchange is bounded by asyncio.timeout above; httpx's own per-operation timeouts
+                # would only add a cancel scope to every socket operation.
                 request = client.build_request(
-                    integration.method, integration.url, headers=headers, timeout=integration.timeout,
+                    integration.method, _url(integration.url), headers=headers, timeout=None,
                     **_body(integration.body),
                 )
                 response = await client.send(request, stream=True, follow_redirects=integration.follow_redirects)
@@ -189,6 +208,36 @@ class ProbeRunner:
         slow = integration.latency.degraded is not None and seconds > integration.latency.degraded
         attempt.outcome = DEGRADED if slow else UP
         return attempt
+
+
+class _ClientShard:
+    """A few workers' clients (one per TLS setting), each pooling at most ``_CONNECTIONS_PER_CLIENT`` connections."""
+
+    def __init__(self, runner: ProbeRunner) -> None:
+        self._runner = runner
+        self._clients: dict[int, httpx.AsyncClient] = {}
+
+    def client(self, integration: IntegrationConfig) -> httpx.AsyncClient:
+        context = self._runner.ssl_context(integration)
+        client = self._clients.get(id(context))
+        if client is None:
+            client = self._clients[id(context)] = httpx.AsyncClient(
+                verify=context,
+                limits=httpx.Limits(max_connections=_CONNECTIONS_PER_CLIENT,
+                                    max_keepalive_connections=_CONNECTIONS_PER_CLIENT),
+                headers={"User-Agent": _USER_AGENT},
+                trust_env=False,  # probes go where the file says, not through a proxy from the environment
+            )
+        return client
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(client.aclose() for client in self._clients.values()), return_exceptions=True)
+
+
+@functools.lru_cache(maxsize=65536)
+def _url(url: str) -> httpx.URL:
+    """Parsed once per process, not on every probe."""
+    return httpx.URL(url)
 
 
 def _body(body: Any) -> dict[str, Any]:
