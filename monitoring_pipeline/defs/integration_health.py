@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from monitoring_pipeline.defs.metadata import markdown_table
 from monitoring_pipeline.defs.partitions import daily_partitions, partition_days
@@ -36,6 +36,8 @@ SLA_CHECK = "sla_met"
 ROUTING_FILE_NAME = "integration_routing.json"
 # OAuth2 tokens outlive a tick: one cache for the code location's process.
 _TOKENS = TokenCache()
+# Each tick builds its resources afresh: the parsed file is kept per path for the process.
+_LOADED: dict[str, tuple[int, IntegrationsFile]] = {}
 _SEVERITY = {"WARN": dg.AssetCheckSeverity.WARN, "ERROR": dg.AssetCheckSeverity.ERROR}
 
 
@@ -48,14 +50,14 @@ class IntegrationsResource(dg.ConfigurableResource):
 
     path: str = Field(description="Path of the integrations YAML file.")
 
-    _cached: tuple[float, IntegrationsFile] | None = PrivateAttr(default=None)
-
     def load(self) -> IntegrationsFile:
+        """The file as validated; parsed again only when it changes (sensor ticks reuse it)."""
         path = Path(self.path)
-        modified = path.stat().st_mtime if path.exists() else -1.0
-        if self._cached is None or self._cached[0] != modified:
-            self._cached = (modified, load_integrations(path))
-        return self._cached[1]
+        modified = path.stat().st_mtime_ns if path.exists() else -1
+        cached = _LOADED.get(str(path))
+        if cached is None or cached[0] != modified:
+            cached = _LOADED[str(path)] = (modified, load_integrations(path))
+        return cached[1]
 
     def routing_file(self) -> Path:
         configured = self.load().probing.routing_file

@@ -318,6 +318,12 @@ integration_routing = Table(
     Column("decided_at", UtcDateTime(), nullable=False),
 )
 
+def _seconds_in_state() -> list[Column[float]]:
+    """Seconds spent in each health state (UNKNOWN: before the first probe, or no probe for too long)."""
+    states = ("up", "degraded", "pending", "down", "maintenance", "unknown")
+    return [Column(f"seconds_{state}", Float, nullable=False) for state in states]
+
+
 # Probe results downsampled per integration and hour: long history stays queryable after raw rows are pruned.
 integration_probe_hourly = Table(
     "integration_probe_hourly",
@@ -333,12 +339,7 @@ integration_probe_hourly = Table(
     Column("latency_p50_ms", Float),
     Column("latency_p95_ms", Float),
     Column("latency_p99_ms", Float),
-    Column("seconds_up", Float, nullable=False),
-    Column("seconds_degraded", Float, nullable=False),
-    Column("seconds_pending", Float, nullable=False),
-    Column("seconds_down", Float, nullable=False),
-    Column("seconds_maintenance", Float, nullable=False),
-    Column("seconds_unknown", Float, nullable=False),  # before the first probe, or no probe for too long
+    *_seconds_in_state(),
     Index("ix_integration_probe_hourly_hour", "hour"),
 )
 
@@ -356,12 +357,7 @@ integration_health_days = Table(
     Column("latency_p99_ms", Float),
     Column("error_rate", Float, nullable=False),
     Column("errors_by_class", Text, nullable=False),
-    Column("seconds_up", Float, nullable=False),
-    Column("seconds_degraded", Float, nullable=False),
-    Column("seconds_pending", Float, nullable=False),
-    Column("seconds_down", Float, nullable=False),
-    Column("seconds_maintenance", Float, nullable=False),
-    Column("seconds_unknown", Float, nullable=False),
+    *_seconds_in_state(),
     Column("failover_events", Integer, nullable=False),
     Column("sla_target", Float, nullable=False),
     Column("sla_met", Boolean),
