@@ -11,7 +11,7 @@ from sqlalchemy import Engine, delete, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from monitoring_pipeline.probes.history import latency_values, raw_rows, rollup
+from monitoring_pipeline.probes.history import HOUR, floor_hour, latency_values, raw_rows, rollup
 from monitoring_pipeline.probes.sla import (
     BUDGET_DAYS,
     TIMED_STATES,
@@ -87,11 +87,18 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def compute_day(engine: Engine, targets: Sequence[IntegrationTarget], day: date) -> list[DayHealth]:
-    """Roll up the day's raw results (where still kept), then the day's figures and the 30-day budget."""
+def compute_day(engine: Engine, targets: Sequence[IntegrationTarget], day: date,
+                now: datetime | None = None) -> list[DayHealth]:
+    """Roll up the day's raw results (where still kept), then the day's figures and the 30-day budget.
+
+    For today, hours that have not begun are not rolled up (they would only say UNKNOWN).
+    """
     start, end = day_bounds(day)
     intervals = {t.name: t.interval for t in targets}
-    rollup(engine, intervals, start, end, [t.name for t in targets])
+    now = now or datetime.now(UTC)
+    rolled_until = min(end, floor_hour(now) + HOUR)
+    if rolled_until > start:
+        rollup(engine, intervals, start, rolled_until, [t.name for t in targets])
     budget_start = start - timedelta(days=BUDGET_DAYS - 1)
     hourly = _hourly_by_integration(engine, start, end)
     thirty_days = _seconds_by_integration(engine, budget_start, end)
