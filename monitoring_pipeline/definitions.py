@@ -35,7 +35,7 @@ landing_freshness_job = dg.define_asset_job(
     "landing_freshness_check", selection=dg.AssetSelection.checks(landing_freshness)
 )
 
-notification_defs = dg.Definitions(
+defs = dg.Definitions(
     assets=[dnb_registrations, dnb_registration_sync, dnb_notifications, notification_files, notifications_table,
             company_changes, notification_metrics, monitored_companies],
     asset_checks=[landing_freshness],
@@ -67,6 +67,5 @@ notification_defs = dg.Definitions(
     },
 )
 
-defs = dg.Definitions.merge(
-    notification_defs, integration_health_definitions(settings, integrations_config, integrations_path)
-)
+# One Definitions object at module scope (Dagster refuses two): integration health merged in.
+defs = dg.Definitions.merge(defs, integration_health_definitions(settings, integrations_config, integrations_path))

@@ -36,6 +36,11 @@ def test_definitions_load_without_any_environment(monkeypatch):
     dg.Definitions.validate_loadable(defs)
 
 
+def test_the_module_holds_exactly_one_definitions_object():
+    module = importlib.reload(monitoring_pipeline.definitions)
+    assert [name for name, value in vars(module).items() if isinstance(value, dg.Definitions)] == ["defs"]
+
+
 def test_every_resource_builds_from_the_environment(fake_environment, admin, tmp_path):
     admin.create_registration("ENV_REF")
     resources = fake_environment.resources
