@@ -27,6 +27,7 @@ _EXPECTED_BY_TYPE = {
     "datetime_type": "a date-time such as 2026-01-01T00:00:00Z",
     "datetime_parsing": "a date-time such as 2026-01-01T00:00:00Z",
     "datetime_from_date_parsing": "a date-time such as 2026-01-01T00:00:00Z",
+    "invalid-json-value": "a JSON value (mapping, list, text, number, true/false or null)",
 }
 
 
@@ -42,10 +43,17 @@ class ConfigFileError(ValueError):
         super().__init__(f"{location}: expected {expected}" + (f", got {got}" if got is not None else ""))
 
 
-def expected(form: str, got: str | None = None) -> PydanticCustomError:
-    """A pydantic error that the loaders report as ``expected <form>`` (raise it from validators)."""
-    context = {"expected": form} if got is None else {"expected": form, "got": got}
-    return PydanticCustomError("expected", "expected {expected}", context)
+def expected(form: str, got: str | None = None, field: str | None = None) -> PydanticCustomError:
+    """A pydantic error that the loaders report as ``expected <form>`` (raise it from validators).
+
+    ``field`` names the place when pydantic cannot (errors raised by a model validator).
+    """
+    context = {"expected": form}
+    if got is not None:
+        context["got"] = got
+    if field is None:
+        return PydanticCustomError("expected", "expected {expected}", context)
+    return PydanticCustomError("expected", "{field}: expected {expected}", {**context, "field": field})
 
 
 def display_path(path: Path) -> str:
@@ -60,6 +68,8 @@ def field_path(loc: Iterable[int | str]) -> str:
     """A pydantic location as a YAML author writes it: ``endpoints[2].latency_ms``."""
     text = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a mapping key; the key itself is already in the path
+            continue
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 
@@ -113,7 +123,8 @@ def first_problem(
     """
     first = error.errors(include_url=False)[0]
     context = first.get("ctx") or {}
-    field = context.get("field") or field_path(first["loc"])
+    # A model validator's error sits at the model's location and names its field in the context.
+    field = ".".join(part for part in (field_path(first["loc"]), context.get("field")) if part)
     form, got = expectation(first, describe)
     return (prefix + field if field else prefix.rstrip(".") or None), form, got
 
