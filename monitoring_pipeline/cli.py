@@ -24,6 +24,7 @@ DEMO_SANDBOX_SCENARIO = PROJECT_ROOT / "config" / "sandbox.demo.yaml"
 DEMO_INTEGRATIONS_CONFIG = PROJECT_ROOT / "config" / "integrations.demo.yaml"
 SANDBOX_OAUTH_SECRET_ENV = "SANDBOX_OAUTH_CLIENT_SECRET"
 DEMO_SANDBOX_OAUTH_CLIENT = "demo-client"
+DEMO_API_KEY_ENV = "CLEARBIT_API_KEY"  # read by config/integrations.demo.yaml
 _PEM_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
@@ -170,6 +171,10 @@ def demo_services_environment(emulator_url: str, client_id: str, client_secret: 
     oauth_secret = scenario.oauth_clients.get(DEMO_SANDBOX_OAUTH_CLIENT)
     if oauth_secret is not None:
         env[SANDBOX_OAUTH_SECRET_ENV] = oauth_secret.get_secret_value()
+    # The demo's API key (clearbit): the one the sandbox endpoint expects, unless the environment sets one.
+    api_key = next((e.auth_token for e in scenario.endpoints if e.name == "clearbit" and e.auth_token), None)
+    if api_key is not None:
+        env[DEMO_API_KEY_ENV] = os.environ.get(DEMO_API_KEY_ENV) or api_key.get_secret_value()
     return env
 
 

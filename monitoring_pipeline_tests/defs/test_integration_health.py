@@ -233,3 +233,19 @@ def test_each_integration_is_an_external_asset_with_its_check(health):
     check_keys = repository.asset_graph.asset_check_keys
     assert dg.AssetCheckKey(integration_key("stripe"), "health_state") in check_keys
     assert repository.get_sensor_def("integration_probe_sensor").minimum_interval_seconds == 15
+
+
+def test_the_demo_hands_dagster_every_secret_its_integrations_need(monkeypatch):
+    from monitoring_pipeline.cli import DEMO_INTEGRATIONS_CONFIG, DEMO_SANDBOX_SCENARIO, demo_services_environment
+    from monitoring_pipeline.sandbox import load_scenario
+
+    for name in ("SANDBOX_OAUTH_CLIENT_SECRET", "CLEARBIT_API_KEY", "INTEGRATIONS_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    env = demo_services_environment("http://127.0.0.1:8765", CLIENT_ID, CLIENT_SECRET, "http://127.0.0.1:8766",
+                                    load_scenario(DEMO_SANDBOX_SCENARIO))
+    config = load_integrations(Path(env["INTEGRATIONS_CONFIG"]), environ=env)
+    assert Path(env["INTEGRATIONS_CONFIG"]) == DEMO_INTEGRATIONS_CONFIG
+    needed = {value for integration in config.integrations if integration.auth is not None
+              for key, value in integration.auth.model_dump().items() if key.endswith("_env")}
+    assert needed == {"SANDBOX_OAUTH_CLIENT_SECRET", "CLEARBIT_API_KEY"}
+    assert all(env.get(name) for name in needed)
