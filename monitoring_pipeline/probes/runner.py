@@ -33,7 +33,7 @@ OUTCOMES = (UP, DEGRADED, FAILED, SKIPPED)
 ERROR_CLASSES = ("timeout", "connect", "tls", "protocol", "http_status", "latency", "condition", "body", "auth",
                  "circuit_open")
 _ERROR_MAX_CHARS = 300
-_CONNECTIONS_PER_CLIENT = 8
+_CONNECTIONS_PER_CLIENT = 1  # measured best: 1, 2, 4, 8, 16 connections per client cost 1.3-2.3 ms CPU per probe
 _USER_AGENT = "monitoring-pipeline-probe/0.1"
 
 
