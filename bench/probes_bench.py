@@ -14,17 +14,12 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import yaml
+from _common import cli_server_process
 
 from monitoring_pipeline.probes.config import IntegrationsFile, load_integrations
 from monitoring_pipeline.probes.monitor import HealthMonitor
@@ -33,27 +28,6 @@ from monitoring_pipeline.sandbox.admin_client import SandboxAdmin
 from monitoring_pipeline.storage.database import create_db_engine, migrate
 
 LATENCY_MS = [100, 300]
-
-
-@contextmanager
-def sandbox_process() -> Iterator[str]:
-    """`monitoring-pipeline sandbox` in its own process: the probes and the endpoints share no interpreter."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "monitoring_pipeline.cli", "sandbox", "--port", str(port)])
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(400):
-            try:
-                if httpx.get(url + "/_sandbox/endpoints", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def integrations_file(directory: Path, url: str, prefix: str, count: int, interval: str = "30s") -> IntegrationsFile:
@@ -90,7 +64,9 @@ def main() -> None:
 
     # Other processes on the machine inflate wall times: the load average is printed with the figures.
     load_before = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    with sandbox_process() as url, SandboxAdmin(url) as admin, tempfile.TemporaryDirectory() as scratch:
+    # The sandbox in its own process: the probes and the endpoints share no interpreter.
+    with cli_server_process(["sandbox"], "/_sandbox/endpoints") as (url, _), SandboxAdmin(url) as admin, \
+            tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
         admin.bulk("ep", args.endpoints, latency_ms=LATENCY_MS)
         config = integrations_file(directory, url, "ep", args.endpoints)
