@@ -55,6 +55,8 @@ class HealthMonitor:
         statuses = store.load_statuses(self.engine)
         enabled = self.config.enabled
         due = [i for i in enabled if _is_due(statuses.get(i.name), i, now)]
+        # The longest-waiting first: what did not fit in the last tick's budget goes first in this one.
+        due.sort(key=lambda i: _waiting_since(statuses.get(i.name)))
         outcome.due = len(due)
 
         to_probe: list[IntegrationConfig] = []
@@ -151,6 +153,12 @@ def _is_due(status: IntegrationStatus | None, integration: IntegrationConfig, no
         return True
     next_due = status.last_probe_at + timedelta(seconds=integration.interval - _DUE_TOLERANCE_SECONDS)
     return now >= next_due
+
+
+def _waiting_since(status: IntegrationStatus | None) -> float:
+    if status is None or status.last_probe_at is None:
+        return float("-inf")
+    return status.last_probe_at.timestamp()
 
 
 def _breaker_after(before: BreakerState, tried: BreakerState | None, result: ProbeResult,
