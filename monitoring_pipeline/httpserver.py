@@ -146,8 +146,16 @@ def uvicorn_server(
     return server
 
 
-def serve_on_socket(server: uvicorn.Server, sock: socket.socket) -> None:
-    """Run ``server`` in the foreground on ``sock`` until interrupted (Ctrl-C / SIGTERM); closes the socket."""
+def serve_in_foreground(
+    server: uvicorn.Server, host: str, port: int, logger: logging.Logger, message: str, *args: object,
+    scheme: str = "http",
+) -> None:
+    """Bind ``host:port``, log ``message % (url, *args)`` at INFO, and serve until interrupted (Ctrl-C / SIGTERM)."""
+    ensure_logging()
+    sock = bind_socket(host, port)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    logger.info(message, socket_url(host, sock, scheme), *args)
     try:
         server.run(sockets=[sock])
     finally:

@@ -28,11 +28,10 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     StrictStr,
-    ValidationError,
     model_validator,
 )
 
-from monitoring_pipeline.config_errors import describe, expected, first_problem
+from monitoring_pipeline.config_errors import describe, expected
 from monitoring_pipeline.httpauth import basic_auth_key, bearer_token
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -395,11 +394,7 @@ def _truncated(document: bytes) -> bytes:
 
 def _plan(fields: dict[str, Any], where: str) -> ResponsePlan:
     """Validate one resolved behaviour (endpoint fields with a phase's on top) and compile it."""
-    try:
-        resolved = ResponseFields.model_validate(fields)
-    except ValidationError as error:  # fields were validated one by one already; kept for safety
-        field, form, got = first_problem(error, where)
-        raise expected(form, got, field) from None
+    resolved = ResponseFields.model_validate(fields)  # each field is valid already; this applies defaults
     credential: bytes | tuple[bytes, bytes] | None = None
     secret = resolved.auth_token.get_secret_value() if resolved.auth_token else None
     if resolved.auth in ("bearer", "api_key"):

@@ -9,14 +9,7 @@ from pathlib import Path
 
 import uvicorn
 
-from monitoring_pipeline.httpserver import (
-    BackgroundServer,
-    bind_socket,
-    ensure_logging,
-    serve_on_socket,
-    socket_url,
-    uvicorn_server,
-)
+from monitoring_pipeline.httpserver import BackgroundServer, serve_in_foreground, uvicorn_server
 from monitoring_pipeline.sandbox.app import build_app
 from monitoring_pipeline.sandbox.scenario import SandboxConfig
 from monitoring_pipeline.sandbox.state import SandboxState
@@ -88,14 +81,10 @@ def serve_forever(
     source: str | None = None,
 ) -> None:
     """Serve in the foreground until interrupted (Ctrl-C / SIGTERM); ``source`` names the scenario in the log."""
-    ensure_logging()
     state = SandboxState(config)
-    server = _uvicorn_server(state, tls_cert, tls_key, http)
-    sock = bind_socket(host, port)
-    if logger.getEffectiveLevel() > logging.INFO:
-        logger.setLevel(logging.INFO)
-    count = len(state.endpoints())
     origin = f" from {source}" if source else ""
-    url = socket_url(host, sock, "https" if tls_cert is not None else "http")
-    logger.info("Integration sandbox listening on %s with %d endpoints%s", url, count, origin)
-    serve_on_socket(server, sock)
+    serve_in_foreground(
+        _uvicorn_server(state, tls_cert, tls_key, http), host, port, logger,
+        "Integration sandbox listening on %s with %d endpoints%s", len(state.endpoints()), origin,
+        scheme="https" if tls_cert is not None else "http",
+    )

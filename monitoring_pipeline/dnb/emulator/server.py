@@ -10,14 +10,7 @@ from monitoring_pipeline.dnb.emulator.app import create_app
 from monitoring_pipeline.dnb.emulator.config import EmulatorConfig
 from monitoring_pipeline.dnb.emulator.demo import seed_demo as _seed_demo
 from monitoring_pipeline.dnb.emulator.state import EmulatorState
-from monitoring_pipeline.httpserver import (
-    BackgroundServer,
-    bind_socket,
-    ensure_logging,
-    serve_on_socket,
-    socket_url,
-    uvicorn_server,
-)
+from monitoring_pipeline.httpserver import BackgroundServer, ensure_logging, serve_in_foreground, uvicorn_server
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +63,7 @@ def serve_forever(
     state = EmulatorState(config)
     if seed_demo:
         _seed_demo(state)
-    sock = bind_socket(host, port)
     demo = " with demo registrations" if seed_demo else ""
-    if logger.getEffectiveLevel() > logging.INFO:
-        logger.setLevel(logging.INFO)
-    logger.info("D&B Direct+ emulator listening on %s%s", socket_url(host, sock), demo)
-    serve_on_socket(_uvicorn_server(config, state), sock)
+    serve_in_foreground(
+        _uvicorn_server(config, state), host, port, logger, "D&B Direct+ emulator listening on %s%s", demo
+    )
