@@ -14,10 +14,18 @@ import click
 
 from monitoring_pipeline.dnb.emulator import EmulatorConfig, EmulatorServer
 from monitoring_pipeline.dnb.emulator.demo import seed_demo
+from monitoring_pipeline.sandbox import SandboxConfig, SandboxServer, ScenarioError, load_scenario
 
 DEMO_CLIENT_ID = "demo-key"
 DEMO_CLIENT_SECRET = "demo-secret"  # the emulator's own demo credential, not a real one
-PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
+DEMO_SANDBOX_SCENARIO = PROJECT_ROOT / "config" / "sandbox.demo.yaml"
+DEMO_INTEGRATIONS_CONFIG = PROJECT_ROOT / "config" / "integrations.demo.yaml"
+SANDBOX_OAUTH_SECRET_ENV = "SANDBOX_OAUTH_CLIENT_SECRET"
+DEMO_SANDBOX_OAUTH_CLIENT = "demo-client"
+DEMO_API_KEY_ENV = "CLEARBIT_API_KEY"  # read by config/integrations.demo.yaml
+_PEM_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 @click.group()
@@ -75,8 +83,47 @@ def emulator(host: str, port: int, client_id: str, client_secret: str, rate_limi
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=int, default=8766, show_default=True, help="Port to listen on (0: any free port).")
+@click.option(
+    "--scenario",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML scenario of endpoints and OAuth clients to start with, e.g. config/sandbox.demo.yaml "
+    "(default: none; add endpoints through the /_sandbox admin API).",
+)
+@click.option("--tls-cert", type=_PEM_FILE, help="Serve HTTPS with this PEM certificate.")
+@click.option("--tls-key", type=_PEM_FILE, help="PEM private key of --tls-cert.")
+@click.option(
+    "--http",
+    type=click.Choice(["auto", "h11", "httptools"]),
+    default="auto",
+    show_default=True,
+    help="HTTP parser (auto: httptools when installed).",
+)
+def sandbox(host: str, port: int, scenario: Path | None, tls_cert: Path | None, tls_key: Path | None,
+            http: str) -> None:
+    """Run the integration sandbox: fake third-party endpoints with programmable behaviour, until interrupted."""
+    from monitoring_pipeline.sandbox.server import serve_forever
+
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    config = _load_scenario(scenario) if scenario is not None else None
+    serve_forever(config, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, http=http,
+                  source=str(scenario) if scenario is not None else None)
+
+
+def _load_scenario(path: Path) -> SandboxConfig:
+    try:
+        return load_scenario(path)
+    except ScenarioError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@main.command()
 @_emulator_options
 @click.option("--emulator-port", type=int, default=8765, show_default=True)
+@click.option("--sandbox-port", type=int, default=8766, show_default=True, help="Port of the integration sandbox.")
 @click.option("--dagster-port", type=int, default=3000, show_default=True)
 @click.option(
     "--dagster-home",
@@ -85,34 +132,61 @@ def emulator(host: str, port: int, client_id: str, client_secret: str, rate_limi
     show_default=True,
     help="Dagster instance directory; kept across restarts.",
 )
-@click.option("--no-dagster", is_flag=True, help="Only run the seeded emulator.")
+@click.option("--no-dagster", is_flag=True, help="Only run the seeded emulator and the sandbox.")
 def demo(host: str, client_id: str, client_secret: str, rate_limit: float, retry_after: float | None,
-         token_lifetime: int, emulator_port: int, dagster_port: int, dagster_home: Path, no_dagster: bool) -> None:
-    """The demo: a seeded D&B emulator with live notification streams and `dagster dev` wired to it."""
+         token_lifetime: int, emulator_port: int, sandbox_port: int, dagster_port: int, dagster_home: Path,
+         no_dagster: bool) -> None:
+    """The demo: a seeded D&B emulator, the integration sandbox and `dagster dev` wired to both."""
+    scenario = _load_scenario(DEMO_SANDBOX_SCENARIO)
     config = _emulator_config(client_id, client_secret, rate_limit, retry_after, token_lifetime)
     server = EmulatorServer(config, host=host, port=emulator_port).start()
-    seed_demo(server.state)
-    click.echo(f"D&B emulator on {server.url} with demo registrations and live streams")
     try:
-        if no_dagster:
-            _wait_for_interrupt()
-        else:
-            _run_dagster_dev(server.url, client_id, client_secret, dagster_home, dagster_port)
+        seed_demo(server.state)
+        click.echo(f"D&B emulator on {server.url} with demo registrations and live streams")
+        with SandboxServer(scenario, host=host, port=sandbox_port) as sandbox_server:
+            click.echo(
+                f"Integration sandbox on {sandbox_server.url} with {len(scenario.endpoints)} endpoints "
+                f"({DEMO_SANDBOX_SCENARIO.name}; admin API under {sandbox_server.url}/_sandbox/)"
+            )
+            if no_dagster:
+                _wait_for_interrupt()
+            else:
+                services = demo_services_environment(server.url, client_id, client_secret, sandbox_server.url, scenario)
+                _run_dagster_dev(services, dagster_home, dagster_port)
     finally:
         server.stop()
 
 
-def _run_dagster_dev(emulator_url: str, client_id: str, client_secret: str, dagster_home: Path, port: int) -> None:
+def demo_services_environment(emulator_url: str, client_id: str, client_secret: str, sandbox_url: str,
+                              scenario: SandboxConfig) -> dict[str, str]:
+    """What `dagster dev` needs to reach the demo's emulator and sandbox."""
+    env = {
+        "DNB_BASE_URL": emulator_url,
+        "DNB_CLIENT_ID": client_id,
+        "DNB_CLIENT_SECRET": client_secret,
+        "SANDBOX_URL": sandbox_url,
+        "INTEGRATIONS_CONFIG": os.environ.get("INTEGRATIONS_CONFIG", str(DEMO_INTEGRATIONS_CONFIG)),
+    }
+    # The probes authenticate with the secret the sandbox was given (its environment, else the default).
+    oauth_secret = scenario.oauth_clients.get(DEMO_SANDBOX_OAUTH_CLIENT)
+    if oauth_secret is not None:
+        env[SANDBOX_OAUTH_SECRET_ENV] = oauth_secret.get_secret_value()
+    # The demo's API key (clearbit): the one the sandbox endpoint expects, unless the environment sets one.
+    api_key = next((e.auth_token for e in scenario.endpoints if e.name == "clearbit" and e.auth_token), None)
+    if api_key is not None:
+        env[DEMO_API_KEY_ENV] = os.environ.get(DEMO_API_KEY_ENV) or api_key.get_secret_value()
+    return env
+
+
+def _run_dagster_dev(services: dict[str, str], dagster_home: Path, port: int) -> None:
     home = dagster_home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     if PROJECT_DAGSTER_YAML.exists():
         shutil.copyfile(PROJECT_DAGSTER_YAML, home / "dagster.yaml")
     env = {
         **os.environ,
+        **services,
         "DAGSTER_HOME": str(home),
-        "DNB_BASE_URL": emulator_url,
-        "DNB_CLIENT_ID": client_id,
-        "DNB_CLIENT_SECRET": client_secret,
         "MONITORING_PIPELINE_HOME": str(home / "monitoring_pipeline"),
         # Files land where a newcomer looks for them; runs follow new notifications within a minute.
         "MONITORING_PIPELINE_DATA_DIR": os.environ.get("MONITORING_PIPELINE_DATA_DIR", str(Path("data").resolve())),

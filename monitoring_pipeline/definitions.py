@@ -9,6 +9,7 @@ import dagster as dg
 from monitoring_pipeline.defs.destination_resources import destination_resource
 from monitoring_pipeline.defs.destinations import build_destination_assets, resource_key
 from monitoring_pipeline.defs.dnb_registrations import dnb_registrations
+from monitoring_pipeline.defs.integration_health import integration_health_definitions
 from monitoring_pipeline.defs.landing_sensor import build_landing_sensor
 from monitoring_pipeline.defs.notifications import build_notification_assets
 from monitoring_pipeline.defs.partitions import daily_partitions
@@ -21,11 +22,14 @@ from monitoring_pipeline.defs.resources import (
 )
 from monitoring_pipeline.destinations.config import default_destinations_file, load_destinations
 from monitoring_pipeline.notifications.registrations import default_registrations_dir, load_registrations
+from monitoring_pipeline.probes.config import default_integrations_path, load_integrations
 from monitoring_pipeline.settings import NotificationSettings
 
 settings = NotificationSettings.from_env()
 registrations_dir = default_registrations_dir()
 load_registrations(registrations_dir)  # validate now: fail the load, not the first run
+integrations_path = default_integrations_path()
+integrations_config = load_integrations(integrations_path)  # likewise: a bad file stops the load
 
 (dnb_notifications, notification_files, notifications_table, company_changes, notification_metrics,
  monitored_companies, landing_freshness) = build_notification_assets(settings)
@@ -72,3 +76,6 @@ defs = dg.Definitions(
         **{resource_key(name): resource for name, resource in destination_resources.items()},
     },
 )
+
+# One Definitions object at module scope (Dagster refuses two): integration health merged in.
+defs = dg.Definitions.merge(defs, integration_health_definitions(settings, integrations_config, integrations_path))

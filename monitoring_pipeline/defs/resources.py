@@ -2,6 +2,7 @@
 
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -13,8 +14,11 @@ from monitoring_pipeline.dnb.client import PRODUCTION_BASE_URL, DnbClient
 from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
 from monitoring_pipeline.notifications.exports import ExportSettings
 from monitoring_pipeline.notifications.registrations import RegistrationConfig, load_registrations
+from monitoring_pipeline.probes.daily import record_calls
 from monitoring_pipeline.settings import NotificationSettings, state_dir
 from monitoring_pipeline.storage.database import shared_engine
+
+DNB_USAGE_NAME = "dnb"  # D&B calls in integration_usage_daily
 
 
 class DnbApiResource(dg.ConfigurableResource):
@@ -39,7 +43,13 @@ class DnbApiResource(dg.ConfigurableResource):
         description="PostgreSQL URL: share token and rate limit across machines instead of via local files.",
     )
 
+    calls_database_url: str | None = Field(
+        default=None,
+        description="Project database where this resource adds up the D&B calls it made per day (usage figures).",
+    )
+
     _client: DnbClient | None = PrivateAttr(default=None)
+    _calls_recorded: int = PrivateAttr(default=0)
 
     def connection_settings(self) -> DnbConnectionSettings:
         return DnbConnectionSettings(
@@ -59,8 +69,19 @@ class DnbApiResource(dg.ConfigurableResource):
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._client is not None:
+            self.record_calls()
             self._client.close()
             self._client = None
+
+    def record_calls(self) -> int:
+        """Add the calls made since the last record to today's D&B count (integration_usage_daily reads it)."""
+        if self._client is None or not self.calls_database_url:
+            return 0
+        calls = self._client.stats.calls - self._calls_recorded
+        if calls > 0:
+            record_calls(shared_engine(self.calls_database_url), DNB_USAGE_NAME, calls, datetime.now(UTC).date())
+            self._calls_recorded += calls
+        return calls
 
     def get_client(self) -> DnbClient:
         """The run's (or tick's) client; built lazily when used outside Dagster's lifecycle."""
@@ -79,6 +100,8 @@ def dnb_resource_from_env() -> DnbApiResource:
         rate_limit_per_second=float(dg.EnvVar("DNB_RATE_LIMIT_PER_SECOND").get_value("5") or 5),
         # An EnvVar, not its value: the URL may carry a password and resource config shows in the UI.
         database_url=dg.EnvVar("DATABASE_URL") if os.environ.get("DATABASE_URL") else None,
+        calls_database_url=dg.EnvVar("DATABASE_URL") if os.environ.get("DATABASE_URL")
+        else NotificationSettings.from_env().database_url,
     )
 
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from monitoring_pipeline.circuit_breaker import CLOSED, HALF_OPEN, OPEN, BreakerPolicy, BreakerState
 from monitoring_pipeline.dnb.errors import DnbCircuitOpenError
 
 
@@ -45,11 +46,13 @@ class CircuitBreaker:
 
     While open, calls fail fast with ``DnbCircuitOpenError`` instead of spending the retry budget on
     a dead API. In half-open state one trial call goes through; its outcome closes or re-opens.
+    The transitions are the project's one breaker (``monitoring_pipeline.circuit_breaker``); this
+    class holds its state in memory for the threads of one client.
     """
 
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
+    CLOSED = CLOSED
+    OPEN = OPEN
+    HALF_OPEN = HALF_OPEN
 
     def __init__(
         self,
@@ -57,55 +60,45 @@ class CircuitBreaker:
         reset_timeout_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if failure_threshold < 1:
-            raise ValueError(f"failure_threshold must be >= 1, got {failure_threshold}")
-        self.failure_threshold = failure_threshold
-        self.reset_timeout_seconds = reset_timeout_seconds
+        self.policy = BreakerPolicy(failure_threshold=failure_threshold, open_seconds=reset_timeout_seconds)
         self._clock = clock
         self._lock = threading.Lock()
-        self._failures = 0
-        self._opened_at: float | None = None
-        self._trial_in_flight = False
-        self.times_opened = 0
+        self._state = BreakerState()
+
+    @property
+    def failure_threshold(self) -> int:
+        return self.policy.failure_threshold
+
+    @property
+    def reset_timeout_seconds(self) -> float:
+        return self.policy.open_seconds
+
+    @property
+    def times_opened(self) -> int:
+        return self._state.times_opened
 
     @property
     def state(self) -> str:
         with self._lock:
-            return self._state_locked()
-
-    def _state_locked(self) -> str:
-        if self._opened_at is None:
-            return self.CLOSED
-        if self._clock() - self._opened_at >= self.reset_timeout_seconds:
-            return self.HALF_OPEN
-        return self.OPEN
+            return self._state.state(self.policy, self._clock())
 
     def before_call(self) -> None:
         with self._lock:
-            state = self._state_locked()
-            if state == self.CLOSED:
+            now = self._clock()
+            allowed, self._state = self._state.try_call(self.policy, now)
+            if allowed:
                 return
-            if state == self.HALF_OPEN and not self._trial_in_flight:
-                self._trial_in_flight = True
-                return
-            retry_in = max(0.0, self.reset_timeout_seconds - (self._clock() - (self._opened_at or 0.0)))
+            retry_in = self._state.retry_in(self.policy, now)
             raise DnbCircuitOpenError(
-                f"D&B circuit breaker is open after {self._failures} consecutive failures; "
+                f"D&B circuit breaker is open after {self._state.failures} consecutive failures; "
                 f"failing fast for another {retry_in:.1f}s",
                 retry_in=retry_in,
             )
 
     def record_success(self) -> None:
         with self._lock:
-            self._failures = 0
-            self._opened_at = None
-            self._trial_in_flight = False
+            self._state = self._state.on_success(self.policy, self._clock())
 
     def record_failure(self) -> None:
         with self._lock:
-            self._failures += 1
-            if self._trial_in_flight or self._failures >= self.failure_threshold:
-                if self._opened_at is None or self._trial_in_flight:
-                    self.times_opened += 1
-                self._opened_at = self._clock()
-            self._trial_in_flight = False
+            self._state = self._state.on_failure(self.policy, self._clock())

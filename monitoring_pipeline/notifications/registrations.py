@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from monitoring_pipeline.config_errors import ConfigFileError, describe, display_path, first_problem
 from monitoring_pipeline.dnb.identifiers import validate_duns, validate_reference
 
 ENV_REGISTRATIONS_DIR = "MONITORING_PIPELINE_REGISTRATIONS_DIR"
@@ -42,16 +43,8 @@ REFERENCE_EXPECTED = (
 CODE_EXPECTED = "an UPPER_CASE code such as 'UPDATE' or 'API_PULL'"
 
 
-class RegistrationConfigError(ValueError):
+class RegistrationConfigError(ConfigFileError):
     """A registration file that cannot be used: names the file, the field and what is expected."""
-
-    def __init__(self, file: Path, field: str | None, expected: str, got: str | None = None) -> None:
-        self.file = file
-        self.field = field
-        self.expected = expected
-        self.got = got
-        location = _display(file) + (f": {field}" if field else "")
-        super().__init__(f"{location}: expected {expected}" + (f", got {got}" if got is not None else ""))
 
 
 def _is_upper_code(value: str) -> bool:
@@ -168,7 +161,7 @@ def load_registrations(directory: Path) -> list[RegistrationConfig]:
                     path,
                     f"{prefix}reference",
                     f"a reference used by one registration only ({config.reference!r} is also declared in "
-                    f"{_display(seen[config.reference])})",
+                    f"{display_path(seen[config.reference])})",
                     repr(config.reference),
                 )
             seen[config.reference] = path
@@ -264,55 +257,16 @@ def _closest_key(key: str) -> str | None:
 
 def _config_error(path: Path, prefix: str, error: ValidationError) -> RegistrationConfigError:
     """The first pydantic error as a ``RegistrationConfigError`` in the YAML file's own terms."""
-    first = error.errors(include_url=False)[0]
-    context = first.get("ctx") or {}
-    field = context.get("field") or _location(first["loc"])
-    expected, got = _expectation(first)
-    return RegistrationConfigError(path, prefix + field if field else prefix.rstrip(".") or None, expected, got)
-
-
-def _location(loc: Iterable[int | str]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _expectation(error: Mapping[str, Any]) -> tuple[str, str | None]:
-    kind = error["type"]
-    context = error.get("ctx") or {}
-    value = error.get("input")
-    if kind == "expected":
-        return str(context["expected"]), str(context["got"]) if "got" in context else _describe(value)
-    if kind == "missing":
-        return "a value (this key is required)", "nothing"
-    expected = {
-        "string_type": "a string",
-        "bool_type": "true or false",
-        "int_type": "an integer",
-        "tuple_type": "a list",
-        "list_type": "a list",
-        "extra_forbidden": "no such key",
-    }.get(kind)
-    if kind == "greater_than_equal":
-        expected = f"an integer of at least {context['ge']}"
-    elif kind in ("too_short", "string_too_short"):
-        expected = "a non-empty list" if isinstance(value, list | tuple) else "a non-empty string"
-    if kind == "string_type" and isinstance(value, _YamlInt):
+    field, expected, got = first_problem(error, prefix, _describe)
+    if expected == "a string" and isinstance(value := error.errors()[0].get("input"), _YamlInt):
         expected += f" (quote it: '{value.source}')"
-    return expected or str(error["msg"]), _describe(value)
+    return RegistrationConfigError(path, field, expected, got)
 
 
 def _describe(value: Any) -> str:
     if isinstance(value, _YamlInt) and value.source != str(int(value)):
         return f"{value.source} unquoted, which YAML reads as the number {int(value)}"
-    if value is None:
-        return "nothing"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
+    return describe(value)
 
 
 # -- portfolios --------------------------------------------------------------------------------------
@@ -350,13 +304,13 @@ def _portfolio_file(path: Path, prefix: str, raw: Mapping[Any, Any], root: Path)
     source = (path.parent / relative).resolve()
     if not source.is_relative_to(root):
         raise RegistrationConfigError(
-            path, f"{field}.file", f"a file inside the config directory {_display(root)}", repr(relative)
+            path, f"{field}.file", f"a file inside the config directory {display_path(root)}", repr(relative)
         )
     if source.suffix not in PORTFOLIO_FILE_TYPES:
         raise RegistrationConfigError(path, f"{field}.file", "a .csv or .txt file", repr(relative))
     if not source.is_file():
         raise RegistrationConfigError(
-            path, f"{field}.file", "an existing file", f"{relative!r}, which does not exist ({_display(source)})"
+            path, f"{field}.file", "an existing file", f"{relative!r}, which does not exist ({display_path(source)})"
         )
     column = raw.get("column", DEFAULT_PORTFOLIO_COLUMN)
     if source.suffix == ".txt" and "column" in raw:
@@ -423,10 +377,3 @@ def _checked_duns(file: Path, where: str, value: object) -> str:
         # Spreadsheets drop leading zeros (about one DUNS in ten starts with 0).
         got += f" (leading zeros lost? {value.zfill(9)!r} has 9 digits)"
     raise RegistrationConfigError(file, where, DUNS_EXPECTED, got) from None
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.absolute().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)

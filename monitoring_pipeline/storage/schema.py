@@ -5,7 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text, column, table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    column,
+    table,
+)
 from sqlalchemy.types import TypeDecorator
 
 
@@ -231,4 +246,163 @@ dnb_company_changes = table(
     column("delivery_ts", UtcDateTime()),
     column("notification_key", String),
     column("position", Integer),
+)
+
+# -- integration health (migration 0005) --------------------------------------------------------------------
+
+# Every probe of every integration: raw results, kept for PROBING raw_retention, then only as hourly rollups.
+integration_probe_results = Table(
+    "integration_probe_results",
+    metadata,
+    Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    Column("integration", String(64), nullable=False),
+    Column("probed_at", UtcDateTime(), nullable=False),
+    Column("outcome", String(16), nullable=False),  # up | degraded | failed | skipped
+    Column("state", String(16), nullable=False),  # the integration's state after this probe
+    Column("status_code", Integer),
+    Column("latency_ms", Float),
+    Column("error_class", String(32)),
+    Column("error", Text),
+    Column("conditions", Text),  # JSON: [{"name", "passed", "actual"}]
+    Column("attempts", Integer, nullable=False),  # calls made (retries included; 0 when skipped)
+    Column("tls_days_left", Float),
+    Index("ix_integration_probe_results_integration", "integration", "probed_at"),
+    Index("ix_integration_probe_results_probed_at", "probed_at"),
+)
+
+# Current state per integration: health state machine, circuit breaker, scheduling and reporting marks.
+integration_states = Table(
+    "integration_states",
+    metadata,
+    Column("integration", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("since", UtcDateTime()),
+    Column("cause", Text, nullable=False, default=""),
+    Column("explained_by", String(64)),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("successes", Integer, nullable=False, default=0),
+    Column("slow", Integer, nullable=False, default=0),
+    Column("fast", Integer, nullable=False, default=0),
+    Column("baseline", String(16), nullable=False, default="UP"),
+    Column("breaker_state", String(16), nullable=False, default="closed"),
+    Column("breaker_failures", Integer, nullable=False, default=0),
+    Column("breaker_opened_at", UtcDateTime()),
+    Column("breaker_trial_successes", Integer, nullable=False, default=0),
+    Column("breaker_times_opened", Integer, nullable=False, default=0),
+    Column("last_probe_at", UtcDateTime()),
+    Column("last_outcome", String(16)),
+    Column("last_latency_ms", Float),
+    Column("last_reported_at", UtcDateTime()),  # last observation sent to Dagster
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# Every state change with its cause.
+integration_state_changes = Table(
+    "integration_state_changes",
+    metadata,
+    Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    Column("integration", String(64), nullable=False),
+    Column("changed_at", UtcDateTime(), nullable=False),
+    Column("from_state", String(16), nullable=False),
+    Column("to_state", String(16), nullable=False),
+    Column("cause", Text, nullable=False),
+    Column("explained_by", String(64)),
+    Index("ix_integration_state_changes_integration", "integration", "changed_at"),
+    Index("ix_integration_state_changes_changed_at", "changed_at"),
+)
+
+# Every switch of a failover group's active provider.
+integration_failover_events = Table(
+    "integration_failover_events",
+    metadata,
+    Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    Column("failover_group", String(64), nullable=False),
+    Column("switched_at", UtcDateTime(), nullable=False),
+    Column("from_integration", String(64)),
+    Column("to_integration", String(64)),
+    Column("reason", Text, nullable=False),
+    Index("ix_integration_failover_events_switched_at", "switched_at"),
+)
+
+# The current routing decision per failover group: what applications read (also published as JSON).
+integration_routing = Table(
+    "integration_routing",
+    metadata,
+    Column("failover_group", String(64), primary_key=True),
+    Column("active_integration", String(64)),
+    Column("weights", Text, nullable=False),  # JSON {integration: share}
+    Column("members", Text, nullable=False),  # JSON [{name, role, weight, state, breaker, routable}]
+    Column("reason", Text, nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=False),
+)
+
+def _seconds_in_state() -> list[Column[float]]:
+    """Seconds spent in each health state (UNKNOWN: before the first probe, or no probe for too long)."""
+    states = ("up", "degraded", "pending", "down", "maintenance", "unknown")
+    return [Column(f"seconds_{state}", Float, nullable=False) for state in states]
+
+
+# Probe results downsampled per integration and hour: long history stays queryable after raw rows are pruned.
+integration_probe_hourly = Table(
+    "integration_probe_hourly",
+    metadata,
+    Column("integration", String(64), primary_key=True),
+    Column("hour", UtcDateTime(), primary_key=True),
+    Column("probes", Integer, nullable=False),  # probes that made a call, outside maintenance windows
+    Column("calls", Integer, nullable=False),  # attempts, retries included
+    Column("failed", Integer, nullable=False),
+    Column("degraded", Integer, nullable=False),
+    Column("errors_by_class", Text, nullable=False),  # JSON {class: count}
+    Column("latency_histogram", Text, nullable=False),  # JSON {bucket upper bound ms: count}
+    Column("latency_p50_ms", Float),
+    Column("latency_p95_ms", Float),
+    Column("latency_p99_ms", Float),
+    *_seconds_in_state(),
+    Index("ix_integration_probe_hourly_hour", "hour"),
+)
+
+# integration_health_daily: one row per integration and day.
+integration_health_days = Table(
+    "integration_health_days",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("integration", String(64), primary_key=True),
+    Column("probes", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("availability", Float),  # None when nothing was observed outside maintenance
+    Column("latency_p50_ms", Float),
+    Column("latency_p95_ms", Float),
+    Column("latency_p99_ms", Float),
+    Column("error_rate", Float, nullable=False),
+    Column("errors_by_class", Text, nullable=False),
+    *_seconds_in_state(),
+    Column("failover_events", Integer, nullable=False),
+    Column("sla_target", Float, nullable=False),
+    Column("sla_met", Boolean),
+    Column("availability_30d", Float),
+    Column("budget_remaining", Float),  # share of the 30-day error budget left (negative: breached)
+    Column("burn_rate", Float),  # the day's downtime over what the budget allows per day
+    Column("source", String(8), nullable=False),  # raw | hourly (raw rows already pruned)
+    Column("computed_at", UtcDateTime(), nullable=False),
+)
+
+# integration_usage_daily: calls and estimated cost per integration and day (D&B included).
+integration_usage_days = Table(
+    "integration_usage_days",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("integration", String(64), primary_key=True),
+    Column("calls", BigInteger, nullable=False),
+    Column("cost_per_call", Float, nullable=False),
+    Column("cost", Float, nullable=False),
+    Column("computed_at", UtcDateTime(), nullable=False),
+)
+
+# Calls made outside probing (our own D&B client), counted per day by the process that made them.
+integration_call_counts = Table(
+    "integration_call_counts",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("integration", String(64), primary_key=True),
+    Column("calls", BigInteger, nullable=False),
 )

@@ -1,4 +1,4 @@
-"""The destination assets' tests use the same real servers as the destination tests."""
+"""Fixtures for the Dagster wiring tests: the real servers of the destination and sandbox tests."""
 
 from monitoring_pipeline_tests.destinations.conftest import (  # noqa: F401 - fixtures, registered by import
     moto_endpoint,
@@ -6,3 +6,4 @@ from monitoring_pipeline_tests.destinations.conftest import (  # noqa: F401 - fi
     s3_settings,
     sshd,
 )
+from monitoring_pipeline_tests.sandbox_fixtures import sandbox, sandbox_admin  # noqa: F401 - fixtures

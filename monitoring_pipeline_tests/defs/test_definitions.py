@@ -36,15 +36,21 @@ def test_definitions_load_without_any_environment(monkeypatch):
     dg.Definitions.validate_loadable(defs)
 
 
+def test_the_module_holds_exactly_one_definitions_object():
+    module = importlib.reload(monitoring_pipeline.definitions)
+    assert [name for name, value in vars(module).items() if isinstance(value, dg.Definitions)] == ["defs"]
+
+
 def test_every_resource_builds_from_the_environment(fake_environment, admin, tmp_path):
     admin.create_registration("ENV_REF")
     resources = fake_environment.resources
-    assert set(resources) == {"dnb", "database", "storage", "registrations"}
+    assert set(resources) == {"dnb", "database", "storage", "registrations", "integrations"}
     with dg.build_resources(resources) as built:
         assert built.dnb.get_client().list_registrations() == ["ENV_REF"]
         assert str(built.database.get_engine().url) == f"sqlite:///{tmp_path / 'home' / 'project.db'}"
         assert built.storage.export_settings().base_path == tmp_path / "home" / "data"
         assert {c.reference for c in built.registrations.load()} == {"DEMO_STD", "DEMO_FINANCE", "DEMO_RISK"}
+        assert built.integrations.load().integrations == ()  # the shipped example has every entry commented out
 
 
 def test_a_database_password_never_reaches_resource_config(monkeypatch, postgres_url):

@@ -6,8 +6,6 @@ Admin (``/_emulator``) calls pass straight through: they are never counted, limi
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import time
 from collections.abc import Sequence
 
@@ -19,6 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from monitoring_pipeline.dnb.emulator import envelope, errors
 from monitoring_pipeline.dnb.emulator.faults import FaultDraw
 from monitoring_pipeline.dnb.emulator.state import EmulatorState
+from monitoring_pipeline.httpauth import basic_auth_key, bearer_token
+
+__all__ = ["GatewayMiddleware", "basic_auth_key", "bearer_token", "is_admin_path"]
 
 ADMIN_PREFIX = "/_emulator"
 TOKEN_PATHS = frozenset({"/v2/token", "/v3/token"})
@@ -27,31 +28,6 @@ TOKEN_PATHS = frozenset({"/v2/token", "/v3/token"})
 def is_admin_path(path: str) -> bool:
     """Whether ``path`` belongs to the emulator's control API."""
     return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
-
-
-def basic_auth_key(authorization: str | None) -> tuple[str, str] | None:
-    """(key, secret) from an ``Authorization: Basic`` header, or None when absent or malformed."""
-    if not authorization:
-        return None
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() != "basic" or not value.strip():
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    key, colon, secret = decoded.partition(":")
-    return (key, secret) if colon and key else None
-
-
-def bearer_token(authorization: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer`` header, or None."""
-    if not authorization:
-        return None
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return value.strip() or None
 
 
 class GatewayMiddleware:

@@ -1,0 +1,352 @@
+"""Integration health in Dagster: each integration an external asset, a probing sensor that reports runless
+observations and check evaluations, and daily health and usage assets with an SLA check."""
+
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from monitoring_pipeline.defs.metadata import markdown_table
+from monitoring_pipeline.defs.partitions import daily_partitions, partition_days
+from monitoring_pipeline.defs.resources import ProjectDatabaseResource
+from monitoring_pipeline.probes.auth import TokenCache
+from monitoring_pipeline.probes.config import IntegrationConfig, IntegrationsFile, load_integrations
+from monitoring_pipeline.probes.daily import (
+    DayHealth,
+    IntegrationTarget,
+    compute_day,
+    compute_usage,
+    write_day,
+    write_usage,
+)
+from monitoring_pipeline.probes.history import downsample
+from monitoring_pipeline.probes.monitor import HealthMonitor
+from monitoring_pipeline.probes.reporting import state_verdict
+from monitoring_pipeline.probes.runner import ProbeRunner
+from monitoring_pipeline.probes.store import load_statuses
+from monitoring_pipeline.settings import NotificationSettings, state_dir
+
+GROUP = "integration_health"
+OWNERS = ["team:platform"]
+HEALTH_CHECK = "health_state"
+SLA_CHECK = "sla_met"
+ROUTING_FILE_NAME = "integration_routing.json"
+# OAuth2 tokens outlive a tick: one cache for the code location's process.
+_TOKENS = TokenCache()
+# Each tick builds its resources afresh: the parsed file is kept per path for the process.
+_LOADED: dict[str, tuple[int, IntegrationsFile]] = {}
+_SEVERITY = {"WARN": dg.AssetCheckSeverity.WARN, "ERROR": dg.AssetCheckSeverity.ERROR}
+
+
+def integration_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["integrations", name])
+
+
+class IntegrationsResource(dg.ConfigurableResource):
+    """The integrations file (INTEGRATIONS_CONFIG): what to probe and what healthy means."""
+
+    path: str = Field(description="Path of the integrations YAML file.")
+
+    def load(self) -> IntegrationsFile:
+        """The file as validated; parsed again only when it changes (sensor ticks reuse it)."""
+        path = Path(self.path)
+        modified = path.stat().st_mtime_ns if path.exists() else -1
+        cached = _LOADED.get(str(path))
+        if cached is None or cached[0] != modified:
+            cached = _LOADED[str(path)] = (modified, load_integrations(path))
+        return cached[1]
+
+    def routing_file(self) -> Path:
+        configured = self.load().probing.routing_file
+        return Path(configured).expanduser() if configured else state_dir() / ROUTING_FILE_NAME
+
+
+def integration_specs(config: IntegrationsFile) -> list[dg.AssetSpec]:
+    """One external asset per integration: the third-party API itself, observed by the probe sensor."""
+    return [
+        dg.AssetSpec(
+            key=integration_key(integration.name),
+            group_name=GROUP,
+            owners=OWNERS,
+            kinds={"api"},
+            description=integration.description or f"{integration.category} API probed at {_public_url(integration)}",
+            tags={"category": integration.category, **({"group": integration.group} if integration.group else {})},
+            metadata={
+                "url": _public_url(integration),
+                "category": integration.category,
+                "interval_seconds": integration.interval,
+                "sla_percent": integration.sla,
+                "failover_group": integration.failover.group if integration.failover else "",
+                "depends_on": ", ".join(integration.depends_on),
+            },
+        )
+        for integration in config.integrations
+    ]
+
+
+def _public_url(integration: IntegrationConfig) -> str:
+    # The query string may carry tokens some APIs take there: never shown.
+    return integration.url.split("?", 1)[0]
+
+
+def build_health_state_checks(config: IntegrationsFile) -> list[dg.AssetChecksDefinition]:
+    """``health_state`` on every integration asset: the sensor reports it on each change; running it reads the
+    current state from the database."""
+    if not config.integrations:
+        return []
+    names = [integration.name for integration in config.integrations]
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(
+                HEALTH_CHECK,
+                asset=integration_key(name),
+                description="Passes when UP (or in maintenance); WARN when DEGRADED, PENDING or DOWN explained by a "
+                "dependency; ERROR when DOWN.",
+            )
+            for name in names
+        ],
+        name="integration_health_state_checks",
+    )
+    def integration_health_state_checks(database: ProjectDatabaseResource):  # type: ignore[no-untyped-def]
+        statuses = load_statuses(database.get_engine())
+        for name in names:
+            health = statuses[name].health if name in statuses else None
+            state = health.state if health else "UNKNOWN"
+            yield health_check_result(name, state, health.cause if health else "never probed",
+                                      health.explained_by if health else None)
+
+    return [integration_health_state_checks]
+
+
+def health_check_result(name: str, state: str, cause: str, explained_by: str | None) -> dg.AssetCheckResult:
+    verdict = state_verdict(state, explained_by)
+    return dg.AssetCheckResult(
+        asset_key=integration_key(name), check_name=HEALTH_CHECK, passed=verdict.passed,
+        severity=_SEVERITY[verdict.severity], metadata=_check_metadata(state, cause, explained_by, verdict.note),
+    )
+
+
+def _check_metadata(state: str, cause: str, explained_by: str | None, note: str) -> dict[str, object]:
+    return {"state": state, "cause": cause, "explained_by": explained_by or "", "note": note}
+
+
+def build_probe_sensor(config: IntegrationsFile) -> dg.SensorDefinition:
+    known = {integration.name for integration in config.integrations}
+
+    @dg.sensor(
+        name="integration_probe_sensor",
+        minimum_interval_seconds=15,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Probes every integration that is due, concurrently, within the tick's budget; records results, "
+        "states, breakers and failover; reports observations per reporting window and check evaluations on change.",
+    )
+    def integration_probe_sensor(
+        context: dg.SensorEvaluationContext, database: ProjectDatabaseResource, integrations: IntegrationsResource
+    ) -> dg.SensorResult:
+        current = integrations.load()
+        runner = ProbeRunner(concurrency=current.probing.concurrency, max_body_bytes=current.probing.max_body_bytes,
+                             tokens=_TOKENS)
+        monitor = HealthMonitor(database.get_engine(), current, runner=runner,
+                                routing_file=integrations.routing_file())
+        outcome = monitor.run_pass()
+        figures = monitor.reports(outcome, current.probing.report_every)
+        events: list[dg.AssetObservation | dg.AssetCheckEvaluation] = [
+            dg.AssetObservation(asset_key=integration_key(name), metadata=dict(values.as_metadata()))
+            for name, values in sorted(figures.items()) if name in known
+        ]
+        for transition in outcome.transitions:
+            if transition.integration not in known:
+                continue
+            verdict = state_verdict(transition.to_state, transition.explained_by)
+            events.append(dg.AssetCheckEvaluation(
+                asset_key=integration_key(transition.integration), check_name=HEALTH_CHECK, passed=verdict.passed,
+                severity=_SEVERITY[verdict.severity],
+                metadata={**_check_metadata(transition.to_state, transition.cause, transition.explained_by,
+                                            verdict.note), "from_state": transition.from_state},
+            ))
+            context.log.info("%s: %s -> %s (%s)", transition.integration, transition.from_state,
+                             transition.to_state, transition.cause)
+        for event in outcome.failovers:
+            context.log.warning("failover %s: %s -> %s (%s)", event.group, event.from_provider, event.to_provider,
+                                event.reason)
+        if outcome.not_started:
+            context.log.warning("%d due integrations did not fit in the tick budget; they go first next tick",
+                                len(outcome.not_started))
+        summary = (f"probed {len(outcome.results)} of {outcome.due} due; {len(outcome.transitions)} state changes, "
+                   f"{len(outcome.failovers)} failovers, {len(figures)} reported")
+        cursor = json.dumps({"last_pass": outcome.at.isoformat(), "probed": len(outcome.results)})
+        return dg.SensorResult(asset_events=events, cursor=cursor, skip_reason=summary)
+
+    return integration_probe_sensor
+
+
+def targets(config: IntegrationsFile) -> list[IntegrationTarget]:
+    return [IntegrationTarget(i.name, i.sla, i.interval, i.cost_per_call) for i in config.integrations]
+
+
+def build_daily_assets(settings: NotificationSettings, config: IntegrationsFile
+                       ) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
+    partitions = daily_partitions(settings)
+    names = [integration.name for integration in config.integrations]
+
+    @dg.asset(
+        partitions_def=partitions,
+        group_name=GROUP,
+        owners=OWNERS,
+        kinds={"python", "sql"},
+        deps=[integration_key(name) for name in names],
+        check_specs=[dg.AssetCheckSpec(
+            SLA_CHECK, asset="integration_health_daily",
+            description="ERROR when an integration's 30-day availability is below its SLA (budget spent); WARN when "
+            "the day burnt more error budget than a day's share.",
+        )],
+    )
+    def integration_health_daily(context: dg.AssetExecutionContext, database: ProjectDatabaseResource,
+                                 integrations: IntegrationsResource) -> dg.MaterializeResult:
+        """Per integration and UTC day: probes, time-based availability (maintenance and no-data time excluded;
+        PENDING and DEGRADED count as available), p50/p95/p99 latency, error rate by class, time in each state,
+        failover events, SLA met, and the 30-day error budget left. Rolls the day up hourly and prunes raw probe
+        results older than the retention (their hourly rollups stay)."""
+        current = integrations.load()
+        engine = database.get_engine()
+        now = datetime.now(UTC)
+        figures: list[DayHealth] = []
+        for day in partition_days(context):
+            day_figures = compute_day(engine, targets(current), day)
+            write_day(engine, day, day_figures, now)
+            figures.extend(day_figures)
+        rolled, pruned = downsample(engine, {i.name: i.interval for i in current.integrations},
+                                    now - timedelta(seconds=current.probing.raw_retention))
+        if pruned:
+            context.log.info("pruned %d raw probe results older than the retention (%d hourly rows)", pruned, rolled)
+        latest = {f.integration: f for f in figures}  # over a multi-day run, the last day's figures
+        breached = sorted(f.integration for f in latest.values() if f.breached)
+        burning = sorted(f.integration for f in latest.values() if f.burning and not f.breached)
+        return dg.MaterializeResult(
+            metadata=_health_metadata(figures, latest, names, rolled, pruned),
+            check_results=[dg.AssetCheckResult(
+                check_name=SLA_CHECK,
+                passed=not breached and not burning,
+                severity=dg.AssetCheckSeverity.ERROR if breached else dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "breached": len(breached),
+                    "burning": len(burning),
+                    "integrations": dg.MetadataValue.md(
+                        "\n".join([f"- {n}: 30-day availability below SLA" for n in breached]
+                                  + [f"- {n}: burning the error budget faster than it allows" for n in burning])
+                        or "_all within budget_"),
+                },
+            )],
+        )
+
+    @dg.asset(
+        partitions_def=partitions,
+        group_name=GROUP,
+        owners=OWNERS,
+        kinds={"python", "sql"},
+        deps=[integration_health_daily],
+    )
+    def integration_usage_daily(context: dg.AssetExecutionContext, database: ProjectDatabaseResource,
+                                integrations: IntegrationsResource) -> dg.MaterializeResult:
+        """Calls we made per integration and UTC day (probe attempts, retries included, and our own D&B client's
+        calls) and their estimated cost (calls x cost_per_call)."""
+        current = integrations.load()
+        engine = database.get_engine()
+        now = datetime.now(UTC)
+        usage = []
+        for day in partition_days(context):
+            day_usage = compute_usage(engine, targets(current), day, current.call_costs)
+            write_usage(engine, day, day_usage, now)
+            usage.extend(day_usage)
+        metadata: dict[str, object] = {
+            "calls": sum(u.calls for u in usage),
+            "cost": round(sum(u.cost for u in usage), 4),
+            "dnb_calls": sum(u.calls for u in usage if u.integration == "dnb"),
+        }
+        totals: dict[str, list[float]] = {}
+        for u in usage:
+            totals.setdefault(u.integration, [0, 0.0])
+            totals[u.integration][0] += u.calls
+            totals[u.integration][1] += u.cost
+        for name in [*names, *sorted(set(totals) - set(names))]:
+            calls, cost = totals.get(name, [0, 0.0])
+            metadata[f"calls__{name}"] = int(calls)
+            metadata[f"cost__{name}"] = round(cost, 4)
+        metadata["preview"] = markdown_table([
+            {"integration": n, "calls": int(c), "cost": round(k, 4)} for n, (c, k) in sorted(totals.items())
+        ], empty="_no calls_")
+        return dg.MaterializeResult(metadata=metadata)
+
+    return integration_health_daily, integration_usage_daily
+
+
+def _health_metadata(figures: list[DayHealth], latest: dict[str, DayHealth], names: list[str], rolled: int,
+                     pruned: int) -> dict[str, object]:
+    availabilities = [f.availability for f in latest.values() if f.availability is not None]
+    metadata: dict[str, object] = {
+        "integrations": len(latest),
+        "probes": sum(f.probes for f in figures),
+        "failed_probes": sum(f.failed for f in figures),
+        "failover_events": sum(f.failover_events for f in figures),
+        "availability_min": round(min(availabilities), 6) if availabilities else 1.0,
+        "sla_breached": sum(1 for f in latest.values() if f.breached),
+        "sla_burning": sum(1 for f in latest.values() if f.burning),
+        "seconds_down": round(sum(f.seconds["DOWN"] for f in figures), 1),
+        "raw_rows_pruned": pruned,
+        "hourly_rows_written": rolled,
+    }
+    for name in names:  # same keys every partition: each plots across days in the UI
+        f = latest.get(name)
+        metadata[f"availability__{name}"] = round(f.availability, 6) if f and f.availability is not None else 1.0
+        metadata[f"p95_ms__{name}"] = round(f.latency_p95_ms, 1) if f and f.latency_p95_ms is not None else 0.0
+        metadata[f"budget_left__{name}"] = (round(f.budget_remaining, 4)
+                                            if f and f.budget_remaining is not None else 1.0)
+    metadata["preview"] = markdown_table([
+        {
+            "integration": f.integration,
+            "availability": "n/a" if f.availability is None else f"{f.availability:.4%}",
+            "p50/p95/p99 ms": "/".join("-" if v is None else f"{v:.0f}"
+                                       for v in (f.latency_p50_ms, f.latency_p95_ms, f.latency_p99_ms)),
+            "error rate": f"{f.error_rate:.2%}",
+            "down s": f"{f.seconds['DOWN']:.0f}",
+            "SLA met": {True: "yes", False: "no", None: "n/a"}[f.sla_met],
+            "budget left": "n/a" if f.budget_remaining is None else f"{f.budget_remaining:.1%}",
+        }
+        for f in latest.values()
+    ], empty="_no integrations configured_")
+    return metadata
+
+
+def build_daily_schedule(job) -> dg.ScheduleDefinition:  # type: ignore[no-untyped-def]
+    @dg.schedule(
+        name="integration_health_daily_schedule",
+        cron_schedule="15 0 * * *",
+        execution_timezone="UTC",
+        job=job,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Once a UTC day is over, computes its health and usage figures.",
+    )
+    def integration_health_daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        day = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).date().isoformat()
+        return dg.RunRequest(run_key=f"integration_health:{day}", partition_key=day)
+
+    return integration_health_daily_schedule
+
+
+def integration_health_definitions(settings: NotificationSettings, config: IntegrationsFile,
+                                   config_path: Path) -> dg.Definitions:
+    """Everything integration health adds; ``database`` comes from the project's definitions."""
+    health, usage = build_daily_assets(settings, config)
+    job = dg.define_asset_job("integration_health_daily_job", selection=[health, usage])
+    return dg.Definitions(
+        assets=[*integration_specs(config), health, usage],
+        asset_checks=build_health_state_checks(config),
+        jobs=[job],
+        schedules=[build_daily_schedule(job)],
+        sensors=[build_probe_sensor(config)],
+        resources={"integrations": IntegrationsResource(path=str(config_path))},
+    )
