@@ -230,11 +230,13 @@ def db_upgrade() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def status(as_json: bool) -> None:
     """The service's state: each destination (last success, last error, files stored), the D&B token
-    (valid? expires in; never the token itself), registrations and their last pull."""
+    (valid? expires in; never the token itself), registrations and their last pull, and each integration's
+    health with the active provider of every failover group."""
     import json
 
     from monitoring_pipeline.destinations.config import default_destinations_file, load_destinations
     from monitoring_pipeline.notifications.registrations import default_registrations_dir
+    from monitoring_pipeline.probes.config import default_integrations_path
     from monitoring_pipeline.service_status import collect_status, render_text
     from monitoring_pipeline.settings import NotificationSettings, state_dir
     from monitoring_pipeline.storage.database import shared_engine
@@ -246,6 +248,7 @@ def status(as_json: bool) -> None:
         settings.data_dir,
         state_dir(),
         default_registrations_dir(),
+        default_integrations_path(),
     )
     click.echo(json.dumps(report, indent=2) if as_json else render_text(report))
 

@@ -1,4 +1,5 @@
-"""The service's state in one report: destinations, the D&B token, registrations and their last pull.
+"""The service's state in one report: destinations, the D&B token, registrations and their last pull, and the
+health of every probed integration with each failover group's active provider.
 
 Read-only apart from migrating the project database on first use. Never includes a credential: the token
 is reported as valid/expired with its remaining lifetime, never its value.
@@ -20,6 +21,8 @@ from monitoring_pipeline.dnb.client import PRODUCTION_BASE_URL
 from monitoring_pipeline.dnb.ratelimit import limiter_key
 from monitoring_pipeline.dnb.token_cache import CachedToken, FileTokenCache, SqlTokenCache
 from monitoring_pipeline.notifications.registrations import RegistrationConfigError, load_registrations
+from monitoring_pipeline.probes import store as probe_store
+from monitoring_pipeline.probes.config import IntegrationConfigError, load_integrations
 from monitoring_pipeline.storage.schema import dnb_registration_status
 
 
@@ -107,14 +110,58 @@ def registrations_status(engine: Engine, registrations_dir: Path) -> list[dict[s
     return rows
 
 
+def integrations_status(engine: Engine, integrations_path: Path) -> dict[str, Any]:
+    """Each integration's state, breaker and last probe, and each failover group's routing decision.
+
+    Integrations that were probed but are no longer in the file are listed too (``declared`` false).
+    """
+    now = datetime.now(UTC)
+    try:
+        declared = load_integrations(integrations_path).by_name()
+        problem = None
+    except IntegrationConfigError as error:
+        declared, problem = {}, str(error)
+    statuses = probe_store.load_statuses(engine)
+    rows = []
+    for name in sorted(set(declared) | set(statuses)):
+        config, status = declared.get(name), statuses.get(name)
+        health = status.health if status else None
+        rows.append({
+            "integration": name,
+            "declared": config is not None,
+            "enabled": bool(config and config.enabled),
+            "category": config.category if config else None,
+            "state": health.state if health else "UNKNOWN",
+            "since": _iso(health.since) if health else None,
+            "cause": health.cause if health else "never probed",
+            "explained_by": health.explained_by if health else None,
+            "breaker": (status.breaker.state(config.breaker.policy(), now.timestamp())
+                        if status and config else None),
+            "last_probe_at": _iso(status.last_probe_at) if status else None,
+            "last_outcome": status.last_outcome if status else None,
+            "last_latency_ms": round(status.last_latency_ms, 1) if status and status.last_latency_ms else None,
+        })
+    routing = [
+        {"group": r["group"], "active": r["active"], "reason": r["reason"], "decided_at": _iso(r["decided_at"])}
+        for r in probe_store.routing_rows(engine)
+    ]
+    return {"file": str(integrations_path), "error": problem, "integrations": rows, "failover": routing}
+
+
 def collect_status(
-    engine: Engine, config: DestinationsConfig, data_dir: Path, state_dir: Path, registrations_dir: Path
+    engine: Engine,
+    config: DestinationsConfig,
+    data_dir: Path,
+    state_dir: Path,
+    registrations_dir: Path,
+    integrations_path: Path,
 ) -> dict[str, Any]:
     return {
         "generated_at": _iso(datetime.now(UTC)),
         "destinations": destinations_status(engine, config, data_dir),
         "dnb": dnb_token_status(engine, state_dir),
         "registrations": registrations_status(engine, registrations_dir),
+        "integrations": integrations_status(engine, integrations_path),
     }
 
 
@@ -169,4 +216,26 @@ def render_text(status: dict[str, Any]) -> str:
                      f"quarantined {r['quarantined_total']}")
         if r["last_error"]:
             lines.append(f"      LAST ERROR: {r['last_error']}")
+    lines += _integration_lines(status["integrations"], now)
     return "\n".join(lines)
+
+
+def _integration_lines(report: dict[str, Any], now: datetime) -> list[str]:
+    lines = ["", f"Integrations ({report['file']})"]
+    if report["error"]:
+        lines.append(f"  CONFIGURATION ERROR: {report['error']}")
+    if not report["integrations"]:
+        lines.append("  none configured")
+    for i in report["integrations"]:
+        label = i["state"] if i["enabled"] else ("disabled" if i["declared"] else "not declared")
+        latency = f", {i['last_latency_ms']:g} ms" if i["last_latency_ms"] is not None else ""
+        breaker = f"; breaker {i['breaker']}" if i["breaker"] and i["breaker"] != "closed" else ""
+        lines.append(f"  {i['integration']:<20} {label:<11} since {_ago(i['since'], now)}; "
+                     f"last probe {_ago(i['last_probe_at'], now)}{latency}{breaker}")
+        if i["state"] not in ("UP", "UNKNOWN") and i["cause"]:
+            explained = f" (explained by {i['explained_by']})" if i["explained_by"] else ""
+            lines.append(f"      {i['cause']}{explained}")
+    for group in report["failover"]:
+        lines.append(f"  failover {group['group']}: active {group['active'] or 'NONE'} ({group['reason']}), "
+                     f"decided {_ago(group['decided_at'], now)}")
+    return lines

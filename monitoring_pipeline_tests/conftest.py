@@ -1,4 +1,5 @@
-"""Shared fixtures: the D&B emulator as a real HTTP server, clients against it, a fresh PostgreSQL database."""
+"""Shared fixtures: the D&B emulator and the integration sandbox as real HTTP servers, clients against the emulator,
+a fresh PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from monitoring_pipeline.dnb.client import DnbClient
 from monitoring_pipeline.dnb.emulator import EmulatorConfig, EmulatorServer
 from monitoring_pipeline.dnb.emulator.admin_client import EmulatorAdmin
 from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
+from monitoring_pipeline.sandbox.admin_client import SandboxAdmin
+from monitoring_pipeline.sandbox.server import SandboxServer
 from monitoring_pipeline.storage.database import create_db_engine, migrate
 from monitoring_pipeline.storage.schema import metadata
 
@@ -54,6 +57,19 @@ def emulator(emulator_factory: Callable[..., EmulatorServer]) -> EmulatorServer:
 @pytest.fixture
 def admin(emulator: EmulatorServer) -> Iterator[EmulatorAdmin]:
     with EmulatorAdmin(emulator.url) as client:
+        yield client
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    """The integration sandbox: programmable fake third-party endpoints on a free loopback port."""
+    with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox_admin(sandbox: SandboxServer) -> Iterator[SandboxAdmin]:
+    with SandboxAdmin(sandbox.url) as client:
         yield client
 
 

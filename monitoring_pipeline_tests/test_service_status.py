@@ -1,4 +1,5 @@
-"""`monitoring-pipeline status`: destinations, the D&B token state (never the token) and registrations."""
+"""`monitoring-pipeline status`: destinations, the D&B token state (never the token), registrations and the health
+of every integration."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from monitoring_pipeline.cli import main
 from monitoring_pipeline.destinations.status import record_outcome
 from monitoring_pipeline.dnb.ratelimit import limiter_key
 from monitoring_pipeline.dnb.token_cache import CachedToken, FileTokenCache, SqlTokenCache
+from monitoring_pipeline.probes.config import load_integrations
+from monitoring_pipeline.probes.monitor import HealthMonitor
 from monitoring_pipeline.storage.database import shared_engine
 from monitoring_pipeline.storage.schema import dnb_registration_status
 
@@ -45,6 +48,8 @@ def environment(monkeypatch, tmp_path):
     monkeypatch.setenv("DNB_BASE_URL", "http://127.0.0.1:9")
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("NOTIFICATION_FORMATS", raising=False)
+    monkeypatch.setenv("INTEGRATIONS_CONFIG", str(tmp_path / "integrations.yaml"))
+    (tmp_path / "integrations.yaml").write_text("integrations: []\n")
     return home
 
 
@@ -104,3 +109,51 @@ def test_status_without_credentials_says_so(environment, monkeypatch):
     monkeypatch.delenv("DNB_CLIENT_ID")
     text = run_status()
     assert "not configured (DNB_CLIENT_ID is not set)" in text
+
+
+INTEGRATIONS = """\
+defaults: {category: payments, interval: 30s, timeout: 2s, retries: {attempts: 0}, thresholds: {failure: 1}}
+integrations:
+  - name: primary_pay
+    url: ${SANDBOX_URL}/primary
+    failover: {group: pay, role: primary}
+  - name: backup_pay
+    url: ${SANDBOX_URL}/backup
+    failover: {group: pay, role: secondary}
+  - name: reports
+    enabled: false
+    url: ${SANDBOX_URL}/reports
+"""
+
+
+def test_status_shows_each_integrations_health_and_the_active_provider(environment, monkeypatch, tmp_path, sandbox,
+                                                                        sandbox_admin):
+    sandbox_admin.put_endpoint("primary", status=503)
+    sandbox_admin.put_endpoint("backup")
+    monkeypatch.setenv("SANDBOX_URL", sandbox.url)
+    path = tmp_path / "integrations.yaml"
+    path.write_text(INTEGRATIONS)
+    engine = shared_engine(f"sqlite:///{environment / 'project.db'}")
+    HealthMonitor(engine, load_integrations(path)).run_pass()
+
+    report = json.loads(run_status("--json"))["integrations"]
+    assert report["error"] is None
+    states = {i["integration"]: i for i in report["integrations"]}
+    assert states["primary_pay"]["state"] == "DOWN" and "503" in states["primary_pay"]["cause"]
+    assert states["backup_pay"]["state"] == "UP" and states["backup_pay"]["breaker"] == "closed"
+    assert states["reports"]["enabled"] is False and states["reports"]["last_probe_at"] is None
+    assert report["failover"] == [{"group": "pay", "active": "backup_pay", "reason": report["failover"][0]["reason"],
+                                   "decided_at": report["failover"][0]["decided_at"]}]
+
+    text = run_status()
+    assert "primary_pay" in text and "DOWN" in text and "actual: 503" in text
+    assert "failover pay: active backup_pay" in text
+    assert "reports              disabled" in text
+
+
+def test_status_reports_a_broken_integrations_file_and_still_prints_the_rest(environment, monkeypatch, tmp_path):
+    (tmp_path / "integrations.yaml").write_text("integrations:\n  - name: x\n    url: ${UNSET_BASE_URL}/x\n")
+    monkeypatch.delenv("UNSET_BASE_URL", raising=False)
+    text = run_status()
+    assert "Registrations" in text and "DEMO_STD" in text
+    assert "CONFIGURATION ERROR" in text and "UNSET_BASE_URL" in text and "integrations.yaml" in text

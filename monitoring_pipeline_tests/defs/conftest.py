@@ -1,4 +1,4 @@
-"""Fixtures for the Dagster wiring tests: the real servers of the destination and sandbox tests."""
+"""Fixtures for the Dagster wiring tests: the real servers of the destination tests."""
 
 from monitoring_pipeline_tests.destinations.conftest import (  # noqa: F401 - fixtures, registered by import
     moto_endpoint,
@@ -6,4 +6,3 @@ from monitoring_pipeline_tests.destinations.conftest import (  # noqa: F401 - fi
     s3_settings,
     sshd,
 )
-from monitoring_pipeline_tests.sandbox_fixtures import sandbox, sandbox_admin  # noqa: F401 - fixtures

@@ -8,7 +8,6 @@ from typing import Any
 import yaml
 
 from monitoring_pipeline.probes.config import IntegrationConfig, IntegrationsFile, load_integrations
-from monitoring_pipeline_tests.sandbox_fixtures import sandbox, sandbox_admin  # noqa: F401 - fixtures
 
 
 def integrations(tmp_path: Path, entries: list[dict[str, Any]], **probing: Any) -> IntegrationsFile:
