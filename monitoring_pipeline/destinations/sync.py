@@ -29,8 +29,8 @@ from monitoring_pipeline.notifications.exports import (
     PATHS_PREVIEW,
     ExportSettings,
     ManifestWriter,
-    _gzip,
     day_prefix,
+    deterministic_gzip,
 )
 from monitoring_pipeline.storage.local_files import sha256_bytes
 from monitoring_pipeline.storage.schema import dnb_file_manifest
@@ -145,7 +145,7 @@ def _converted(data: bytes, plan: _Planned) -> bytes:
     if plan.local_gzip == plan.remote_gzip:
         return data
     # gzip with mtime=0 (as the local export does): equal input gives equal bytes, so checksums stay stable.
-    return _gzip(data) if plan.remote_gzip else gzip.decompress(data)
+    return deterministic_gzip(data) if plan.remote_gzip else gzip.decompress(data)
 
 
 def sync_day(

@@ -175,7 +175,7 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=_COMPACT)
 
 
-def _gzip(data: bytes) -> bytes:
+def deterministic_gzip(data: bytes) -> bytes:
     # mtime=0 and no file name: equal input gives equal bytes.
     return gzip.compress(data, compresslevel=6, mtime=0)
 
@@ -254,7 +254,7 @@ def render_group(
         if "parquet" in settings.formats:
             rendered["parquet"] = _render_parquet(table)
     if settings.gzip:
-        rendered = {fmt: data if fmt == "parquet" else _gzip(data) for fmt, data in rendered.items()}
+        rendered = {fmt: data if fmt == "parquet" else deterministic_gzip(data) for fmt, data in rendered.items()}
     paths = group_paths(settings, day, reference, instant)
     return [(path, rendered[fmt]) for path, fmt in zip(paths, settings.formats, strict=True)]
 

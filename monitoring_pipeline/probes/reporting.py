@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitoring_pipeline.probes.runner import DEGRADED, FAILED, SKIPPED, UP
-from monitoring_pipeline.probes.sla import percentile
+from monitoring_pipeline.probes.sla import AVAILABLE_STATES, percentile
 from monitoring_pipeline.probes.state import (
     STATE_CODES,
     STATE_DEGRADED,
@@ -26,7 +26,6 @@ from monitoring_pipeline.probes.store import WindowSample
 _SAMPLE_SCORE = {UP: 100.0, DEGRADED: 50.0, FAILED: 0.0, SKIPPED: 0.0}
 _STATE_SCORE = {STATE_UP: 100.0, STATE_DEGRADED: 50.0, STATE_PENDING: 50.0, STATE_DOWN: 0.0,
                 STATE_MAINTENANCE: 100.0, STATE_UNKNOWN: 0.0}
-_AVAILABLE = (STATE_UP, STATE_DEGRADED, STATE_PENDING)
 
 
 @dataclass(frozen=True)
@@ -59,10 +58,10 @@ def window_figures(state: str, samples: Sequence[WindowSample]) -> WindowFigures
     counted = [s for s in samples if s.state != STATE_MAINTENANCE]
     latencies = [s.latency_ms for s in counted if s.latency_ms is not None and s.outcome != FAILED]
     if counted:
-        available = sum(1 for s in counted if s.state in _AVAILABLE) / len(counted)
+        available = sum(1 for s in counted if s.state in AVAILABLE_STATES) / len(counted)
         score = sum(_SAMPLE_SCORE[s.outcome] for s in counted) / len(counted)
     else:
-        available = 1.0 if state in (*_AVAILABLE, STATE_MAINTENANCE) else 0.0
+        available = 1.0 if state in (*AVAILABLE_STATES, STATE_MAINTENANCE) else 0.0
         score = _STATE_SCORE[state]
     return WindowFigures(
         state=state,
