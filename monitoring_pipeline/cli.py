@@ -137,6 +137,8 @@ def demo(host: str, client_id: str, client_secret: str, rate_limit: float, retry
          token_lifetime: int, emulator_port: int, sandbox_port: int, dagster_port: int, dagster_home: Path,
          no_dagster: bool) -> None:
     """The demo: a seeded D&B emulator, the integration sandbox and `dagster dev` wired to both."""
+    # A service manager's SIGTERM stops the demo like Ctrl-C does: dagster dev is asked to stop, not orphaned.
+    signal.signal(signal.SIGTERM, _interrupt)
     scenario = _load_scenario(DEMO_SANDBOX_SCENARIO)
     config = _emulator_config(client_id, client_secret, rate_limit, retry_after, token_lifetime)
     server = EmulatorServer(config, host=host, port=emulator_port).start()
@@ -251,6 +253,10 @@ def status(as_json: bool) -> None:
         default_integrations_path(),
     )
     click.echo(json.dumps(report, indent=2) if as_json else render_text(report))
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _wait_for_interrupt() -> None:

@@ -102,6 +102,21 @@ def test_demo_starts_the_sandbox_next_to_the_emulator() -> None:
         assert httpx.get(sandbox + "/clearbit", headers={"X-Api-Key": "demo-api-key"}).status_code == 200
 
 
+def test_demo_stops_cleanly_on_sigterm() -> None:
+    process = cli("demo", "--no-dagster", "--emulator-port", "0", "--sandbox-port", "0")
+    with running(process):
+        emulator = url_from(process.stdout, "D&B emulator on")
+        sandbox = url_from(process.stdout, "Integration sandbox on")
+        process.terminate()
+        assert process.wait(timeout=30) == 0  # handled like Ctrl-C, not killed by the signal
+    for url in (emulator, sandbox):
+        try:
+            httpx.get(url + "/", timeout=2)
+        except httpx.ConnectError:
+            continue
+        raise AssertionError(f"{url} still answers after the demo stopped")
+
+
 def test_demo_passes_the_sandbox_to_dagster(monkeypatch) -> None:
     monkeypatch.delenv("INTEGRATIONS_CONFIG", raising=False)
     monkeypatch.setenv("SANDBOX_OAUTH_CLIENT_SECRET", "from-env")
