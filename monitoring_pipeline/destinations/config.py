@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
+from monitoring_pipeline.config_errors import ConfigFileError
 from monitoring_pipeline.destinations.s3 import describe_s3
 from monitoring_pipeline.destinations.sftp import describe_sftp
 from monitoring_pipeline.destinations.sync import DestinationFormat
@@ -33,12 +34,8 @@ ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 NAME_EXPECTED = "a destination name of 1-32 lower-case letters, digits or '_', starting with a letter, not 'local'"
 
 
-class DestinationConfigError(ValueError):
+class DestinationConfigError(ConfigFileError):
     """A destinations file that cannot be used: names the file, the field and what is expected."""
-
-    def __init__(self, file: Path, field: str | None, expected: str, got: str | None = None) -> None:
-        location = str(file) + (f": {field}" if field else "")
-        super().__init__(f"{location}: expected {expected}" + (f", got {got}" if got is not None else ""))
 
 
 def _env_name(value: str | None) -> str | None:
