@@ -3,21 +3,32 @@
 ``<name>_notification_files`` copies the day's local files to its destination (SFTP server or S3 bucket),
 idempotently, and checks the copy with ``<name>_files_match_local``. A broken destination fails only its
 own asset, with the host/bucket and what failed (no secret), fails its check, records the error in
-``destination_status``, and the next run of the partition catches up. Each destination has its own pool
+``destination_status``, and catches up later: the next landing run of the partition, or
+``destination_catch_up_sensor`` for days that get no more notifications. Each destination has its own pool
 (``destination_<name>``) so a long backfill holds a bounded number of connections.
 """
 
 
 import functools
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from monitoring_pipeline.defs.destination_resources import RemoteDestinationResource
 from monitoring_pipeline.defs.notifications import GROUP, OWNERS
-from monitoring_pipeline.defs.partitions import daily_partitions, is_landing_run, partition_days
+from monitoring_pipeline.defs.partitions import (
+    CATCH_UP_TRIGGER,
+    TRIGGER_TAG,
+    daily_partitions,
+    is_incremental_run,
+    partition_days,
+)
 from monitoring_pipeline.defs.resources import NotificationStorageResource, ProjectDatabaseResource
 from monitoring_pipeline.destinations.base import DestinationError
+from monitoring_pipeline.destinations.catchup import CatchUpTarget, plan_catch_ups
+from monitoring_pipeline.destinations.config import S3Config, SftpConfig
 from monitoring_pipeline.destinations.status import record_outcome
 from monitoring_pipeline.destinations.sync import SyncResult, sync_day, verify_day
 from monitoring_pipeline.settings import NotificationSettings
@@ -83,7 +94,7 @@ def build_destination_asset(
         storage: NotificationStorageResource = context.resources.storage
         destination: RemoteDestinationResource = getattr(context.resources, key)
         engine, local, target = database.get_engine(), storage.export_settings(), destination.target()
-        rebuild = not is_landing_run(context)
+        rebuild = not is_incremental_run(context)
         days = partition_days(context)
         partition = context.partition_key_range.start
         if context.partition_key_range.end != partition:
@@ -146,3 +157,47 @@ def build_destination_assets(
 ) -> list[dg.AssetsDefinition]:
     """One asset per destination resource (keyed by destination name)."""
     return [build_destination_asset(settings, name, r.kind, upstream) for name, r in sorted(resources.items())]
+
+
+def build_catch_up_sensors(
+    destinations: Mapping[str, SftpConfig | S3Config], clock: Callable[[], float] = time.time
+) -> list[dg.SensorDefinition]:
+    """The sensor that requests copies of the past days a destination missed (none without remote destinations)."""
+    targets = {
+        name: CatchUpTarget(name, config.target, config.catch_up_days) for name, config in destinations.items()
+    }
+    if not targets:
+        return []
+
+    @dg.sensor(
+        name="destination_catch_up_sensor",
+        minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        asset_selection=[dg.AssetKey(asset_name(name)) for name in sorted(targets)],
+    )
+    def destination_catch_up_sensor(
+        context: dg.SensorEvaluationContext, database: ProjectDatabaseResource
+    ) -> dg.SensorResult:
+        """Every 5 minutes, finds past days (within each destination's catch_up_days) whose local files are not all
+        on a remote destination, from the manifests alone, and requests an incremental copy of each: a destination
+        that was down catches up by itself. A day still lagging is asked again after 5, 10, 20, 40 then every 60
+        minutes."""
+        now = clock()
+        today = datetime.fromtimestamp(now, UTC).date()
+        due, cursor = plan_catch_ups(database.get_engine(), targets, today, context.cursor, now)
+        requests = [
+            dg.RunRequest(
+                run_key=f"catch-up:{c.destination}:{c.day.isoformat()}:{c.attempt}:{int(now)}",
+                partition_key=c.day.isoformat(),
+                asset_selection=[dg.AssetKey(asset_name(c.destination))],
+                tags={TRIGGER_TAG: CATCH_UP_TRIGGER},
+            )
+            for c in due
+        ]
+        for c in due:
+            context.log.info("%s is missing files of %s (attempt %d): requesting a copy", c.destination, c.day,
+                             c.attempt)
+        return dg.SensorResult(run_requests=requests, cursor=cursor,
+                               skip_reason=None if requests else "every destination is in step with the local days")
+
+    return [destination_catch_up_sensor]

@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from monitoring_pipeline.defs.destination_resources import destination_resource
-from monitoring_pipeline.defs.destinations import build_destination_assets, resource_key
+from monitoring_pipeline.defs.destinations import build_catch_up_sensors, build_destination_assets, resource_key
 from monitoring_pipeline.defs.dnb_registrations import dnb_registrations
 from monitoring_pipeline.defs.landing_sensor import build_landing_sensor
 from monitoring_pipeline.defs.notifications import build_notification_assets
@@ -59,6 +59,7 @@ def dnb_definitions(
                 monitored_companies,
             ),
             dnb_registration_sync_sensor,
+            *build_catch_up_sensors(destinations.enabled),
         ],
         resources={
             "dnb": dnb_resource_from_env(),

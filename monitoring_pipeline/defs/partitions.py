@@ -8,6 +8,7 @@ from monitoring_pipeline.settings import NotificationSettings
 
 TRIGGER_TAG = "monitoring_pipeline/trigger"
 LANDING_TRIGGER = "landing"
+CATCH_UP_TRIGGER = "catch_up"  # destination_catch_up_sensor: copy what a destination missed, nothing else
 
 
 def daily_partitions(settings: NotificationSettings) -> dg.DailyPartitionsDefinition:
@@ -31,3 +32,8 @@ def partition_days(context: dg.AssetExecutionContext) -> list[date]:
 def is_landing_run(context: dg.AssetExecutionContext) -> bool:
     """Runs requested by the landing sensor are incremental; backfills and manual runs rebuild and replay."""
     return context.run.tags.get(TRIGGER_TAG) == LANDING_TRIGGER
+
+
+def is_incremental_run(context: dg.AssetExecutionContext) -> bool:
+    """Runs of the landing and catch-up sensors do only the new work; any other run rebuilds its days."""
+    return context.run.tags.get(TRIGGER_TAG) in (LANDING_TRIGGER, CATCH_UP_TRIGGER)

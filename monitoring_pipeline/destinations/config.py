@@ -62,6 +62,7 @@ class _Remote(_Model):
     gzip: StrictBool = False
     max_attempts: Annotated[StrictInt, Field(ge=1, le=20)] = 5
     connect_timeout_seconds: Annotated[float, Field(gt=0)] = 15.0
+    catch_up_days: Annotated[StrictInt, Field(ge=0, le=366)] = 14
 
     @property
     def target(self) -> DestinationFormat:

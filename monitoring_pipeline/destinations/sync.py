@@ -133,6 +133,28 @@ def recorded_day(engine: Engine, destination: str, day: date) -> dict[str, _Reco
         return {r.path: _Recorded(r.bytes, r.sha256, r.source_sha256) for r in connection.execute(statement)}
 
 
+def lagging_days(engine: Engine, destination: str, target: DestinationFormat, since: date, before: date) -> list[date]:
+    """Days in ``[since, before)`` with a local file the destination lacks or holds an older copy of.
+
+    Read from the two manifests alone (no call to the destination): what an incremental sync would upload.
+    """
+    with engine.connect() as connection:
+        days = connection.execute(
+            select(_m.delivery_day).distinct()
+            .where(_m.destination == LOCAL, _m.delivery_day >= since, _m.delivery_day < before)
+            .order_by(_m.delivery_day)
+        ).scalars().all()
+    lagging = []
+    for day in days:
+        recorded = recorded_day(engine, destination, day)
+        for remote, plan in plan_day(engine, target, day).items():
+            row = recorded.get(remote)
+            if row is None or row.source_sha256 != plan.source_sha256:
+                lagging.append(day)
+                break
+    return lagging
+
+
 def _day_state(
     engine: Engine, store: RemoteStore, target: DestinationFormat, day: date
 ) -> tuple[dict[str, _Planned], dict[str, _Recorded], dict[str, int]]:

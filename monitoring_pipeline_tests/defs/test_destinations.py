@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import importlib
 import itertools
+import time
 import uuid
 from pathlib import Path
 
@@ -14,8 +15,9 @@ import pytest
 
 import monitoring_pipeline.definitions
 from monitoring_pipeline.defs.destination_resources import S3DestinationResource, SftpDestinationResource
-from monitoring_pipeline.defs.destinations import build_destination_asset
-from monitoring_pipeline.defs.partitions import LANDING_TRIGGER, TRIGGER_TAG
+from monitoring_pipeline.defs.destinations import build_catch_up_sensors, build_destination_asset
+from monitoring_pipeline.defs.partitions import CATCH_UP_TRIGGER, LANDING_TRIGGER, TRIGGER_TAG
+from monitoring_pipeline.destinations.config import SftpConfig
 from monitoring_pipeline.destinations.status import destination_states
 from monitoring_pipeline.notifications.exports import day_prefix
 from monitoring_pipeline_tests.defs.pipeline import build_pipeline, today
@@ -121,6 +123,40 @@ def test_a_broken_sftp_server_fails_only_its_asset_and_the_next_run_catches_up(p
         assert state.last_error is None and state.last_success_at is not None
 
 
+def test_the_catch_up_sensor_copies_a_day_the_destination_missed_once_it_is_over(pipeline, running_sshd):
+    """The day's runs never reached the SFTP server; once the day is over, nothing lands for it any more, and the
+    catch-up sensor requests the copy by itself."""
+    asset = build_destination_asset(pipeline.settings, "sftp", "sftp", pipeline.day_assets[1])
+    base = f"{running_sshd.remote_root}/missed-{uuid.uuid4().hex[:8]}"
+    resource = sftp_resource(running_sshd, base)
+    config = SftpConfig(type="sftp", host=resource.host, port=resource.port, username=resource.username,
+                        remote_base_path=base, formats=resource.formats, gzip=resource.gzip,
+                        insecure_accept_any_host_key=True)
+    tomorrow = lambda: time.time() + 86400  # noqa: E731 - the clock the sensor sees
+    [sensor] = build_catch_up_sensors({"sftp": config}, clock=tomorrow)
+    assert pipeline.materialize_day(today(), landing_run=True).success  # local files only: the copy was missed
+
+    with dg.instance_for_test() as instance:
+        with dg.build_sensor_context(instance=instance, resources=pipeline.resources) as context:
+            result = sensor(context)
+        [request] = result.run_requests
+        assert request.partition_key == today().isoformat()
+        assert request.asset_selection == [dg.AssetKey("sftp_notification_files")]
+        assert request.tags[TRIGGER_TAG] == CATCH_UP_TRIGGER
+
+        copy = dg.materialize([*pipeline.day_assets, asset], selection=request.asset_selection,
+                              partition_key=request.partition_key, tags=request.tags, instance=instance,
+                              resources={**pipeline.resources, "sftp_destination": resource})
+        metadata = copy.asset_materializations_for_node("sftp_notification_files")[0].metadata
+        assert metadata["mode"].value == "incremental" and metadata["files_written"].value > 0
+        assert check(copy, "sftp_files_match_local").passed
+
+        with dg.build_sensor_context(instance=instance, cursor=result.cursor,
+                                     resources=pipeline.resources) as context:
+            again = sensor(context)
+        assert again.run_requests == [] and again.cursor == "{}"
+
+
 def test_the_s3_asset_copies_the_day_and_a_rebuild_changes_nothing(pipeline, s3_settings):
     asset = build_destination_asset(pipeline.settings, "s3", "s3", pipeline.day_assets[1])
     resource = S3DestinationResource(
@@ -181,6 +217,9 @@ def test_enabled_destinations_become_assets_in_the_sensor_selection_with_secrets
         sensor = defs.resolve_sensor_def("dnb_landing_sensor")
         selected = {k.to_user_string() for k in sensor.asset_selection.resolve(defs.resolve_asset_graph())}
         assert {"sftp_notification_files", "archive_notification_files"} <= selected
+        catch_up = defs.resolve_sensor_def("destination_catch_up_sensor")
+        assert {k.to_user_string() for k in catch_up.asset_selection.resolve(defs.resolve_asset_graph())} == {
+            "sftp_notification_files", "archive_notification_files"}
         assert defs.resources["storage"].formats == ["json", "parquet"]
         assert "sftp-secret-value" not in repr(defs.resources)
         dg.Definitions.validate_loadable(defs)
