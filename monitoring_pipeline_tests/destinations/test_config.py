@@ -97,6 +97,8 @@ def test_the_environment_overrides_the_local_formats(tmp_path, monkeypatch):
         (("    password_env: PARTNER_SFTP_PASSWORD\n", ""), "destinations.partner.private_key_path",
          "a client key"),
         (("host: sftp.example.com", "hostname: sftp.example.com"), "destinations.partner.hostname", "no such key"),
+        (("host: sftp.example.com", "host: sftp.example.com\n    catch_up_days: -1"),
+         "destinations.partner.catch_up_days", "greater than or equal to 0"),
         (("  partner:", "  Partner:"), "destinations.Partner", "a destination name"),
         (("  partner:", "  off:"), "destinations", "destination names as text"),
     ],
