@@ -155,6 +155,8 @@ def demo(host: str, client_id: str, client_secret: str, rate_limit: float, retry
             else:
                 services = demo_services_environment(server.url, client_id, client_secret, sandbox_server.url, scenario)
                 _run_dagster_dev(services, dagster_home, dagster_port)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C or SIGTERM, whenever it comes: a normal stop, not click's "Aborted!"
     finally:
         server.stop()
 
