@@ -1,12 +1,14 @@
 """Errors for configuration files that name the file, the field and the expected form.
 
-Shared by every YAML loader (registrations, the sandbox scenario) so that a mistake always reads
-``<file>: <field>: expected <form>, got <what was there>``.
+Shared by every YAML loader (registrations, destinations, integrations, the sandbox scenario) so that a mistake
+always reads ``<file>: <field>: expected <form>, got <what was there>``, and never repeats what was there when
+the field may hold a secret (a password pasted where a variable name belongs, say).
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,10 +33,31 @@ _EXPECTED_BY_TYPE = {
 }
 
 
+# The last part of a field that may hold a secret, or a variable name that may be a secret pasted by mistake.
+_SECRET_FIELD = re.compile(r"(password|passwd|passphrase|secret|token|api_?key|private_key|credential)|_env$",
+                           re.IGNORECASE)
+# ...unless it only points at one.
+_NOT_SECRET_FIELD = re.compile(r"_(path|file|url|header|type|fingerprint)$", re.IGNORECASE)
+REDACTED = "a value not repeated here (it may be a secret)"
+
+
+def may_hold_secret(field: str | None) -> bool:
+    """Whether the value of ``field`` (``destinations.sftp.password_env``) must not be echoed in a message."""
+    if not field:
+        return False
+    last = re.split(r"[.\[\]() ]+", field.strip(".[]() "))[-1]
+    return bool(_SECRET_FIELD.search(last)) and not _NOT_SECRET_FIELD.search(last)
+
+
 class ConfigFileError(ValueError):
-    """A configuration file that cannot be used: names the file, the field and what is expected."""
+    """A configuration file that cannot be used: names the file, the field and what is expected.
+
+    What was found is left out when the field may hold a secret, whichever loader raises the error.
+    """
 
     def __init__(self, file: Path, field: str | None, expected: str, got: str | None = None) -> None:
+        if got is not None and may_hold_secret(field):
+            got = REDACTED
         self.file = file
         self.field = field
         self.expected = expected
