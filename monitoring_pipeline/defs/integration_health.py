@@ -1,5 +1,6 @@
 """Integration health in Dagster: each integration an external asset, a probing sensor that reports runless
-observations and check evaluations, and daily health and usage assets with an SLA check."""
+observations and check evaluations, and daily health and usage assets with an SLA check (the retention job that
+prunes raw probe results is in integration_retention.py)."""
 
 
 import json
@@ -7,13 +8,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field
 
+from monitoring_pipeline.defs.integration_retention import (
+    integration_probe_retention_job,
+    integration_probe_retention_schedule,
+)
+from monitoring_pipeline.defs.integrations_resource import IntegrationsResource
 from monitoring_pipeline.defs.metadata import markdown_table
 from monitoring_pipeline.defs.partitions import daily_partitions, partition_days
 from monitoring_pipeline.defs.resources import ProjectDatabaseResource
 from monitoring_pipeline.probes.auth import TokenCache
-from monitoring_pipeline.probes.config import IntegrationConfig, IntegrationsFile, load_integrations
+from monitoring_pipeline.probes.config import IntegrationConfig, IntegrationsFile
 from monitoring_pipeline.probes.daily import (
     DayHealth,
     IntegrationTarget,
@@ -22,46 +27,30 @@ from monitoring_pipeline.probes.daily import (
     write_day,
     write_usage,
 )
-from monitoring_pipeline.probes.history import downsample
 from monitoring_pipeline.probes.monitor import HealthMonitor
 from monitoring_pipeline.probes.reporting import state_verdict
 from monitoring_pipeline.probes.runner import ProbeRunner
+from monitoring_pipeline.probes.sla import TIMED_STATES
+from monitoring_pipeline.probes.state import STATE_UNKNOWN
 from monitoring_pipeline.probes.store import load_statuses
-from monitoring_pipeline.settings import NotificationSettings, state_dir
+from monitoring_pipeline.probes.urls import public_url
+from monitoring_pipeline.settings import NotificationSettings
 
 GROUP = "integration_health"
 OWNERS = ["team:platform"]
 HEALTH_CHECK = "health_state"
 SLA_CHECK = "sla_met"
-ROUTING_FILE_NAME = "integration_routing.json"
 # OAuth2 tokens outlive a tick: one cache for the code location's process.
 _TOKENS = TokenCache()
-# Each tick builds its resources afresh: the parsed file is kept per path for the process.
-_LOADED: dict[str, tuple[int, IntegrationsFile]] = {}
 _SEVERITY = {"WARN": dg.AssetCheckSeverity.WARN, "ERROR": dg.AssetCheckSeverity.ERROR}
+# A figure with nothing observed behind it: the UI leaves a gap in its plot (and the value empty) rather than
+# plotting a day without data as a perfect one.
+NO_DATA = float("nan")
+DAY_SECONDS = 86400.0
 
 
 def integration_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["integrations", name])
-
-
-class IntegrationsResource(dg.ConfigurableResource):
-    """The integrations file (INTEGRATIONS_CONFIG): what to probe and what healthy means."""
-
-    path: str = Field(description="Path of the integrations YAML file.")
-
-    def load(self) -> IntegrationsFile:
-        """The file as validated; parsed again only when it changes (sensor ticks reuse it)."""
-        path = Path(self.path)
-        modified = path.stat().st_mtime_ns if path.exists() else -1
-        cached = _LOADED.get(str(path))
-        if cached is None or cached[0] != modified:
-            cached = _LOADED[str(path)] = (modified, load_integrations(path))
-        return cached[1]
-
-    def routing_file(self) -> Path:
-        configured = self.load().probing.routing_file
-        return Path(configured).expanduser() if configured else state_dir() / ROUTING_FILE_NAME
 
 
 def integration_specs(config: IntegrationsFile) -> list[dg.AssetSpec]:
@@ -88,8 +77,9 @@ def integration_specs(config: IntegrationsFile) -> list[dg.AssetSpec]:
 
 
 def _public_url(integration: IntegrationConfig) -> str:
-    # The query string may carry tokens some APIs take there: never shown.
-    return integration.url.split("?", 1)[0]
+    # User information and the query string may carry credentials: never shown (user information is refused
+    # when the file loads; stripped here all the same).
+    return public_url(integration.url)
 
 
 def build_health_state_checks(config: IntegrationsFile) -> list[dg.AssetChecksDefinition]:
@@ -209,8 +199,9 @@ def build_daily_assets(settings: NotificationSettings, config: IntegrationsFile
                                  integrations: IntegrationsResource) -> dg.MaterializeResult:
         """Per integration and UTC day: probes, time-based availability (maintenance and no-data time excluded;
         PENDING and DEGRADED count as available), p50/p95/p99 latency, error rate by class, time in each state,
-        failover events, SLA met, and the 30-day error budget left. Rolls the day up hourly and prunes raw probe
-        results older than the retention (their hourly rollups stay)."""
+        failover events, SLA met, and the 30-day error budget left; the day is rolled up hourly first. A figure
+        without data behind it is NaN (a gap in the plot); observed_share__<name> is the share of the day with
+        probe data."""
         current = integrations.load()
         engine = database.get_engine()
         now = datetime.now(UTC)
@@ -219,15 +210,11 @@ def build_daily_assets(settings: NotificationSettings, config: IntegrationsFile
             day_figures = compute_day(engine, targets(current), day)
             write_day(engine, day, day_figures, now)
             figures.extend(day_figures)
-        rolled, pruned = downsample(engine, {i.name: i.interval for i in current.integrations},
-                                    now - timedelta(seconds=current.probing.raw_retention))
-        if pruned:
-            context.log.info("pruned %d raw probe results older than the retention (%d hourly rows)", pruned, rolled)
         latest = {f.integration: f for f in figures}  # over a multi-day run, the last day's figures
         breached = sorted(f.integration for f in latest.values() if f.breached)
         burning = sorted(f.integration for f in latest.values() if f.burning and not f.breached)
         return dg.MaterializeResult(
-            metadata=_health_metadata(figures, latest, names, rolled, pruned),
+            metadata=_health_metadata(figures, latest, names),
             check_results=[dg.AssetCheckResult(
                 check_name=SLA_CHECK,
                 passed=not breached and not burning,
@@ -284,27 +271,25 @@ def build_daily_assets(settings: NotificationSettings, config: IntegrationsFile
     return integration_health_daily, integration_usage_daily
 
 
-def _health_metadata(figures: list[DayHealth], latest: dict[str, DayHealth], names: list[str], rolled: int,
-                     pruned: int) -> dict[str, object]:
+def _health_metadata(figures: list[DayHealth], latest: dict[str, DayHealth], names: list[str]) -> dict[str, object]:
     availabilities = [f.availability for f in latest.values() if f.availability is not None]
     metadata: dict[str, object] = {
         "integrations": len(latest),
         "probes": sum(f.probes for f in figures),
         "failed_probes": sum(f.failed for f in figures),
         "failover_events": sum(f.failover_events for f in figures),
-        "availability_min": round(min(availabilities), 6) if availabilities else 1.0,
+        "availability_min": round(min(availabilities), 6) if availabilities else NO_DATA,
+        "observed_share_min": round(min((_observed_share(latest.get(n)) for n in names), default=0.0), 6),
         "sla_breached": sum(1 for f in latest.values() if f.breached),
         "sla_burning": sum(1 for f in latest.values() if f.burning),
         "seconds_down": round(sum(f.seconds["DOWN"] for f in figures), 1),
-        "raw_rows_pruned": pruned,
-        "hourly_rows_written": rolled,
     }
     for name in names:  # same keys every partition: each plots across days in the UI
         f = latest.get(name)
-        metadata[f"availability__{name}"] = round(f.availability, 6) if f and f.availability is not None else 1.0
-        metadata[f"p95_ms__{name}"] = round(f.latency_p95_ms, 1) if f and f.latency_p95_ms is not None else 0.0
-        metadata[f"budget_left__{name}"] = (round(f.budget_remaining, 4)
-                                            if f and f.budget_remaining is not None else 1.0)
+        metadata[f"availability__{name}"] = _figure(f.availability if f else None, 6)
+        metadata[f"p95_ms__{name}"] = _figure(f.latency_p95_ms if f else None, 1)
+        metadata[f"budget_left__{name}"] = _figure(f.budget_remaining if f else None, 4)
+        metadata[f"observed_share__{name}"] = round(_observed_share(f), 6)
     metadata["preview"] = markdown_table([
         {
             "integration": f.integration,
@@ -319,6 +304,18 @@ def _health_metadata(figures: list[DayHealth], latest: dict[str, DayHealth], nam
         for f in latest.values()
     ], empty="_no integrations configured_")
     return metadata
+
+
+def _figure(value: float | None, digits: int) -> float:
+    return NO_DATA if value is None else round(value, digits)
+
+
+def _observed_share(figures: DayHealth | None) -> float:
+    """Share of the day covered by probe results (any state but UNKNOWN, maintenance included)."""
+    if figures is None:
+        return 0.0
+    observed = sum(figures.seconds[state] for state in TIMED_STATES if state != STATE_UNKNOWN)
+    return min(1.0, observed / DAY_SECONDS)
 
 
 def build_daily_schedule(job) -> dg.ScheduleDefinition:  # type: ignore[no-untyped-def]
@@ -345,8 +342,8 @@ def integration_health_definitions(settings: NotificationSettings, config: Integ
     return dg.Definitions(
         assets=[*integration_specs(config), health, usage],
         asset_checks=build_health_state_checks(config),
-        jobs=[job],
-        schedules=[build_daily_schedule(job)],
+        jobs=[job, integration_probe_retention_job],
+        schedules=[build_daily_schedule(job), integration_probe_retention_schedule],
         sensors=[build_probe_sensor(config)],
         resources={"integrations": IntegrationsResource(path=str(config_path))},
     )

@@ -8,8 +8,10 @@ only the names of the environment variables holding them (``token_env``, ``passw
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
@@ -30,15 +32,22 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from monitoring_pipeline.circuit_breaker import BreakerPolicy
-from monitoring_pipeline.config_errors import ConfigFileError, closest, expectation, field_path
+from monitoring_pipeline.config_errors import ConfigFileError, closest, expected, first_problem
 from monitoring_pipeline.config_errors import describe as describe_value
-from monitoring_pipeline.probes.auth import AUTH_TYPES, SECRET_KEYS, AuthConfig
+from monitoring_pipeline.probes.auth import (
+    AUTH_TYPES,
+    HEADER_NAME_EXPECTED,
+    SECRET_KEYS,
+    AuthConfig,
+    is_header_name,
+    is_header_value,
+)
 from monitoring_pipeline.probes.conditions import Condition, ConditionSpecError, compile_condition, default_conditions
 from monitoring_pipeline.probes.durations import DURATION_EXPECTED, parse_duration
 from monitoring_pipeline.probes.maintenance import WEEKDAYS, MaintenanceWindow, valid_cron
+from monitoring_pipeline.probes.urls import HttpUrl
 
 ENV_INTEGRATIONS_CONFIG = "INTEGRATIONS_CONFIG"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_]{0,63}$"
@@ -47,6 +56,10 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Headers that carry credentials: they belong in `auth`, whose secrets come from the environment.
 CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie", "x-api-key")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Observations are Dagster events: at most one per integration per minute keeps the event log small.
+MIN_REPORT_EVERY_SECONDS = 60.0
+HEADER_VALUE_EXPECTED = ("a header value of latin-1 text without line breaks, control characters or leading or "
+                         "trailing spaces")
 
 
 class IntegrationConfigError(ConfigFileError):
@@ -57,13 +70,15 @@ def _duration(value: Any) -> float:
     try:
         return parse_duration(value)
     except ValueError:
-        raise PydanticCustomError("expected", "expected {expected}", {"expected": DURATION_EXPECTED}) from None
+        raise expected(DURATION_EXPECTED) from None
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]
+
+
 def _name(value: str) -> str:
     if not re.fullmatch(NAME_PATTERN, value):
-        raise PydanticCustomError("expected", "expected {expected}", {"expected": NAME_EXPECTED})
+        raise expected(NAME_EXPECTED)
     return value
 
 
@@ -93,8 +108,7 @@ class LatencyThresholds(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> LatencyThresholds:
         if self.degraded is not None and self.down is not None and self.degraded >= self.down:
-            raise PydanticCustomError("expected", "expected {expected}", {
-                "expected": "latency.degraded shorter than latency.down", "got": f"{self.degraded}s >= {self.down}s"})
+            raise expected("latency.degraded shorter than latency.down", f"{self.degraded}s >= {self.down}s")
         return self
 
 
@@ -122,6 +136,20 @@ class Tls(_Model):
     verify: StrictBool = True
     ca_file: Path | None = None
 
+    @field_validator("ca_file")
+    @classmethod
+    def _loadable(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return value
+        form = "a readable PEM file of CA certificates"
+        if not value.expanduser().is_file():
+            raise expected(form, f"{str(value)!r}, " + ("not a file" if value.exists() else "which does not exist"))
+        try:
+            ssl.create_default_context(cafile=str(value.expanduser()))
+        except (OSError, ssl.SSLError, ValueError) as error:
+            raise expected(form, f"{str(value)!r}, which cannot be loaded ({type(error).__name__})") from None
+        return value.expanduser()
+
 
 class MaintenanceConfig(_Model):
     cron: StrictStr | None = None
@@ -134,20 +162,20 @@ class MaintenanceConfig(_Model):
     @model_validator(mode="after")
     def _one_schedule(self) -> MaintenanceConfig:
         if (self.cron is None) == (self.start is None):
-            raise _expected("either cron, or weekdays with start", "both" if self.cron else "neither")
+            raise expected("either cron, or weekdays with start", "both" if self.cron else "neither")
         if self.cron is not None and not valid_cron(self.cron):
-            raise _expected("a 5-field cron expression such as '0 3 * * sun'", repr(self.cron), field="cron")
+            raise expected("a 5-field cron expression such as '0 3 * * sun'", repr(self.cron), field="cron")
         if self.start is not None:
             if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.start):
-                raise _expected("a local time as HH:MM (24 h)", repr(self.start), field="start")
+                raise expected("a local time as HH:MM (24 h)", repr(self.start), field="start")
             if not self.weekdays:
-                raise _expected("a list of weekdays (mon..sun) next to start", "none", field="weekdays")
+                raise expected("a list of weekdays (mon..sun) next to start", "none", field="weekdays")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise _expected("an IANA time zone such as Europe/Berlin", repr(self.timezone), field="timezone") from None
+            raise expected("an IANA time zone such as Europe/Berlin", repr(self.timezone), field="timezone") from None
         if self.duration <= 0:
-            raise _expected("a positive duration", "0", field="duration")
+            raise expected("a positive duration", "0", field="duration")
         return self
 
     def window(self) -> MaintenanceWindow:
@@ -162,10 +190,18 @@ class ProbingSettings(_Model):
 
     concurrency: int = Field(default=500, ge=1, le=5000)
     tick_budget: Duration = Field(default=40.0, gt=0, le=50.0)
-    report_every: Duration = Field(default=300.0, ge=0)
+    report_every: Duration = 300.0
     raw_retention: Duration = Field(default=14 * 86400.0, ge=3600)
     routing_file: Path | None = None
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
+
+    @field_validator("report_every")
+    @classmethod
+    def _at_most_once_a_minute(cls, value: float) -> float:
+        if value < MIN_REPORT_EVERY_SECONDS:
+            raise expected("a duration of at least 1m (observations go to Dagster at most once a minute per "
+                           "integration, and on every state change)", f"{value:g}s")
+        return value
 
 
 class IntegrationConfig(_Model):
@@ -176,7 +212,7 @@ class IntegrationConfig(_Model):
     group: Name | None = None  # a grouping for people (team, product area); shown in the UI
     description: StrictStr = ""
     enabled: StrictBool = True
-    url: StrictStr = Field(pattern=r"^https?://[^\s]+$")
+    url: HttpUrl
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
     headers: dict[str, StrictStr] = Field(default_factory=dict)
     body: StrictStr | dict[str, Any] | list[Any] | None = None
@@ -205,25 +241,40 @@ class IntegrationConfig(_Model):
 
     @field_validator("headers")
     @classmethod
-    def _no_credentials_in_headers(cls, value: dict[str, str]) -> dict[str, str]:
-        for header in value:
+    def _sendable_headers_without_credentials(cls, value: dict[str, str]) -> dict[str, str]:
+        for header, text in value.items():
+            if not is_header_name(header):
+                raise expected(HEADER_NAME_EXPECTED, repr(header), field=header)
             if header.lower() in CREDENTIAL_HEADERS:
-                raise _expected(f"no {header} header: credentials go in auth, read from an environment variable",
-                                repr(header), field=header)
+                raise expected(f"no {header} header: credentials go in auth, read from an environment variable",
+                               repr(header), field=header)
+            if not is_header_value(text):
+                raise expected(HEADER_VALUE_EXPECTED, describe_value(text), field=header)
+        return value
+
+    @field_validator("body")
+    @classmethod
+    def _json_body(cls, value: Any) -> Any:
+        if isinstance(value, dict | list):
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError) as error:
+                raise expected("a body of JSON values (quote dates and times; no .nan or .inf)",
+                               f"a value JSON cannot hold ({error})") from None
         return value
 
     @field_validator("conditions", mode="before")
     @classmethod
     def _compile_conditions(cls, value: Any) -> Any:
         if not isinstance(value, list | tuple):
-            raise _expected("a list of conditions", describe_value(value))
+            raise expected("a list of conditions", describe_value(value))
         compiled = []
         for index, raw in enumerate(value):
             try:
                 compiled.append(compile_condition(raw))
             except ConditionSpecError as error:
                 field = f"[{index}]" + (f".{error.field}" if error.field else "")
-                raise _expected(error.expected, error.got, field=field) from None
+                raise expected(error.expected, error.got, field=field) from None
         return tuple(compiled)
 
     @field_validator("depends_on", mode="before")
@@ -234,7 +285,7 @@ class IntegrationConfig(_Model):
     @model_validator(mode="after")
     def _fits(self) -> IntegrationConfig:
         if self.name in self.depends_on:
-            raise _expected("other integrations' names", repr(self.name), field="depends_on")
+            raise expected("other integrations' names", repr(self.name), field="depends_on")
         return self
 
     @property
@@ -407,27 +458,20 @@ def _validated(path: Path, label: str, model: type[BaseModel], raw: Mapping[str,
     try:
         return model.model_validate(dict(raw))
     except ValidationError as error:
+        field, form, got = first_problem(error, f"{label}.")
+        # pydantic puts the auth type in the location (auth.bearer.token_env), and a validator of a list names
+        # its item as "[2].json": write the path as the YAML has it.
+        field = _UNION_TAG.sub("", field or label).replace(".[", "[")
         first = error.errors(include_url=False)[0]
         context = first.get("ctx") or {}
-        field = field_path(_drop_union_tags(first["loc"]))
-        if context.get("field"):
-            extra = str(context["field"])
-            field = field + extra if extra.startswith("[") or not field else f"{field}.{extra}"
-        where = f"{label}.{field}" if field else label
         if first["type"] == "union_tag_invalid":
             form, got = "type one of " + str(context.get("expected_tags", "")), repr(context.get("tag"))
         elif first["type"] == "union_tag_not_found":
             form, got = "a 'type' key (" + ", ".join(AUTH_TYPES) + ")", "none"
-        elif first["type"] == "string_pattern_mismatch":
-            form, got = f"a string matching {context.get('pattern', '')}", describe_value(first.get("input"))
-        else:
-            form, got = expectation(first)
-        raise IntegrationConfigError(path, where, form, got) from None
+        raise IntegrationConfigError(path, field, form, got) from None
 
 
-def _drop_union_tags(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    # pydantic puts the discriminator value in the location (auth.bearer.token_env): keep the YAML path.
-    return tuple(part for part in loc if part not in ("bearer", "basic", "api_key", "oauth2"))
+_UNION_TAG = re.compile(r"(?<=\.auth)\.(?:" + "|".join(AUTH_TYPES) + r")(?=\.|$)")
 
 
 def _refuse_unknown(path: Path, label: str, raw: Mapping[str, Any]) -> None:
@@ -481,11 +525,3 @@ def _substitute(path: Path, value: Any, environ: Mapping[str, str], where: str) 
         return [_substitute(path, v, environ, f"{where}[{i}]") for i, v in enumerate(value)]
     return value
 
-
-def _expected(expected: str, got: str | None, field: str | None = None) -> PydanticCustomError:
-    context: dict[str, Any] = {"expected": expected}
-    if got is not None:
-        context["got"] = got
-    if field is not None:
-        context["field"] = field
-    return PydanticCustomError("expected", "expected {expected}", context)

@@ -1,4 +1,5 @@
-"""Daily health and usage figures per integration, written idempotently (delete-then-write per day)."""
+"""Daily health and usage figures per integration, written idempotently (upsert per day and integration, so runs
+of the same day at once do not collide)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Engine, delete, func, insert, or_, select
+from sqlalchemy import Engine, Table, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -30,6 +31,7 @@ from monitoring_pipeline.storage.schema import (
     integration_probe_hourly,
     integration_usage_days,
 )
+from monitoring_pipeline.storage.upsert import upsert
 
 
 @dataclass(frozen=True)
@@ -138,10 +140,15 @@ def compute_day(engine: Engine, targets: Sequence[IntegrationTarget], day: date,
 
 
 def write_day(engine: Engine, day: date, figures: Sequence[DayHealth], computed_at: datetime) -> None:
+    _replace_day(engine, integration_health_days, day, [f.row(computed_at) for f in figures])
+
+
+def _replace_day(engine: Engine, table: Table, day: date, rows: Sequence[dict[str, object]]) -> None:
+    """The day's rows become ``rows``: upserted, and rows of integrations no longer listed deleted."""
     with engine.begin() as connection:
-        connection.execute(delete(integration_health_days).where(integration_health_days.c.day == day))
-        if figures:
-            connection.execute(insert(integration_health_days), [f.row(computed_at) for f in figures])
+        connection.execute(delete(table).where(
+            table.c.day == day, table.c.integration.not_in([row["integration"] for row in rows])))
+        upsert(connection, table, rows, ("day", "integration"))
 
 
 @dataclass(frozen=True)
@@ -182,11 +189,7 @@ def compute_usage(engine: Engine, targets: Sequence[IntegrationTarget], day: dat
 
 
 def write_usage(engine: Engine, day: date, usage: Sequence[DayUsage], computed_at: datetime) -> None:
-    with engine.begin() as connection:
-        connection.execute(delete(integration_usage_days).where(integration_usage_days.c.day == day))
-        if usage:
-            connection.execute(insert(integration_usage_days),
-                               [{**asdict(u), "computed_at": computed_at} for u in usage])
+    _replace_day(engine, integration_usage_days, day, [{**asdict(u), "computed_at": computed_at} for u in usage])
 
 
 def record_calls(engine: Engine, integration: str, calls: int, day: date) -> None:

@@ -3,6 +3,10 @@
 An hourly row keeps what the daily figures and the 30-day budget need (counts, errors by class, a latency
 histogram and percentiles, seconds in each state), so history stays queryable for as long as the rollups are
 kept (forever, by default) while raw rows go after ``probing.raw_retention``.
+
+Both are safe to run concurrently with each other and with themselves (several day partitions at once, the
+retention job next to a backfill): hourly rows are upserted, and a rollup never mistakes raw rows being pruned
+under it for an hour without data.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, delete, func, insert, select
+from sqlalchemy import Engine, and_, delete, func, select
 
 from monitoring_pipeline.probes.runner import DEGRADED, FAILED, SKIPPED, UP
 from monitoring_pipeline.probes.sla import histogram, percentile, state_seconds
 from monitoring_pipeline.probes.state import STATE_MAINTENANCE
 from monitoring_pipeline.storage.schema import integration_probe_hourly, integration_probe_results
+from monitoring_pipeline.storage.upsert import upsert
 
 HOUR = timedelta(hours=1)
 # A probe's state holds for this many intervals; beyond, time counts as UNKNOWN (no data).
@@ -68,18 +73,15 @@ def rollup(engine: Engine, intervals: Mapping[str, float], start: datetime, end:
             hour += HOUR
         if not hourly:
             continue
-        hours = [row["hour"] for row in hourly]
         with engine.begin() as connection:
-            connection.execute(delete(integration_probe_hourly).where(
-                integration_probe_hourly.c.integration == name, integration_probe_hourly.c.hour.in_(hours)))
-            connection.execute(insert(integration_probe_hourly), hourly)
-        written += len(hourly)
+            written += upsert(connection, integration_probe_hourly, hourly, ("integration", "hour"))
     return written
 
 
 def downsample(engine: Engine, intervals: Mapping[str, float], older_than: datetime) -> tuple[int, int]:
     """Roll up every hour before ``older_than`` (floored to the hour) that still has raw rows, then delete those
-    raw rows. Returns (hourly rows written, raw rows deleted)."""
+    raw rows. Returns (hourly rows written, raw rows deleted). Idempotent; concurrent calls do the work twice
+    but agree on the result."""
     cutoff = floor_hour(older_than)
     table = integration_probe_results
     with engine.connect() as connection:
@@ -134,15 +136,18 @@ def _raw_rows(engine: Engine, integration: str, start: datetime, end: datetime
               ) -> tuple[list[_Row], datetime | None]:
     table = integration_probe_results
     with engine.connect() as connection:
-        first = connection.execute(
-            select(func.min(table.c.probed_at)).where(table.c.integration == integration)
-        ).scalar_one_or_none()
         rows = connection.execute(
             select(table.c.probed_at, table.c.outcome, table.c.state, table.c.latency_ms, table.c.error_class,
                    table.c.attempts)
             .where(table.c.integration == integration, table.c.probed_at >= start, table.c.probed_at < end)
             .order_by(table.c.probed_at, table.c.id)
         ).all()
+        # Read after the rows, on purpose: pruning (one transaction, oldest hours first) may commit in between.
+        # Then the rows read still hold every pruned hour in full, and the later, younger first row only keeps
+        # the rollup from rewriting pruned hours that the rows no longer show.
+        first = connection.execute(
+            select(func.min(table.c.probed_at)).where(table.c.integration == integration)
+        ).scalar_one_or_none()
     return [_Row(*row) for row in rows], _as_utc(first) if first is not None else None
 
 

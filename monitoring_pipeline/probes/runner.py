@@ -4,16 +4,20 @@ A pass runs ``concurrency`` workers over a queue of integrations; workers share 
 shards (connections pooled and kept alive across the pass). Every attempt is bounded by the integration's own
 timeout (``asyncio.timeout`` around the whole exchange, so a server trickling bytes cannot stretch it), so one
 slow endpoint never delays the others beyond that. A failed attempt is retried with backoff before the failure
-counts; the result records how many attempts (calls) it took.
+counts; the result records how many attempts (calls) it took. Whatever goes wrong with one integration (a bug,
+a CA file deleted since the file was loaded) is that integration's failed result, never the end of the pass.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import math
+import re
 import ssl
 import time
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,10 +35,11 @@ FAILED = "failed"
 SKIPPED = "skipped"  # not called: its circuit breaker is open
 OUTCOMES = (UP, DEGRADED, FAILED, SKIPPED)
 ERROR_CLASSES = ("timeout", "connect", "tls", "protocol", "http_status", "latency", "condition", "body", "auth",
-                 "circuit_open")
+                 "circuit_open", "internal")
 _ERROR_MAX_CHARS = 300
 _CONNECTIONS_PER_CLIENT = 1  # measured best: 1, 2, 4, 8, 16 connections per client cost 1.3-2.3 ms CPU per probe
 _USER_AGENT = "monitoring-pipeline-probe/0.1"
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,10 @@ class ProbeRunner:
         async def work(shard: _ClientShard) -> None:
             while not queue.empty():
                 integration = queue.get_nowait()
-                result = await self._probe(shard.client(integration), integration, deadline)
+                try:
+                    result = await self._probe(shard, integration, deadline)
+                except Exception as error:  # noqa: BLE001 - one integration's fault must not end the pass
+                    result = self._unexpected(integration, error)
                 if result is not None:
                     results.append(result)
 
@@ -126,16 +134,31 @@ class ProbeRunner:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
             elif integration.tls.ca_file:
-                context = ssl.create_default_context(cafile=str(integration.tls.ca_file))
+                try:
+                    context = ssl.create_default_context(cafile=str(integration.tls.ca_file))
+                except (OSError, ssl.SSLError, ValueError) as error:
+                    raise _ProbeSetupError("tls", f"tls.ca_file {integration.tls.ca_file} cannot be loaded "
+                                                  f"({type(error).__name__})") from None
             else:
                 context = httpx.create_ssl_context()
             self._ssl_contexts[key] = context
         return context
 
-    async def _probe(self, client: httpx.AsyncClient, integration: IntegrationConfig,
+    def _unexpected(self, integration: IntegrationConfig, error: Exception) -> ProbeResult:
+        """A failed result for what went wrong outside the expected failures: the exception's type and where it
+        was raised, never its message (it may quote a header or a secret)."""
+        if isinstance(error, _ProbeSetupError):
+            error_class, message = error.error_class, error.message
+        else:
+            error_class, message = "internal", _internal_error(integration, error)
+        return ProbeResult(integration.name, self.now(), FAILED, error_class=error_class,
+                           error=message[:_ERROR_MAX_CHARS])
+
+    async def _probe(self, shard: _ClientShard, integration: IntegrationConfig,
                      deadline: float) -> ProbeResult | None:
         if time.monotonic() + integration.worst_case_seconds() > deadline:
             return None
+        client = shard.client(integration)
         started_at = self.now()
         attempts = integration.retries.attempts + 1
         attempt = _Attempt()
@@ -162,13 +185,20 @@ class ProbeRunner:
         )
 
     async def _attempt(self, client: httpx.AsyncClient, integration: IntegrationConfig) -> _Attempt:
-        conditions = integration.effective_conditions
         attempt = _Attempt()
+        try:
+            return await self._exchange(client, integration, attempt)
+        except Exception as error:  # noqa: BLE001 - an unexpected fault fails this attempt, nothing else
+            return _failed(attempt, "internal", _internal_error(integration, error))
+
+    async def _exchange(self, client: httpx.AsyncClient, integration: IntegrationConfig,
+                        attempt: _Attempt) -> _Attempt:
+        conditions = integration.effective_conditions
         started = time.perf_counter()
         try:
             async with asyncio.timeout(integration.timeout):
-                headers = {**integration.headers,
-                           **await auth_headers(integration.auth, client, self.tokens, integration.timeout)}
+                headers = _encoded({**integration.headers,
+                                    **await auth_headers(integration.auth, client, self.tokens, integration.timeout)})
                 # The whole exchange is bounded by asyncio.timeout above; httpx's own per-operation timeouts
                 # would only add a cancel scope to every socket operation.
                 request = client.build_request(
@@ -210,6 +240,15 @@ class ProbeRunner:
         return attempt
 
 
+class _ProbeSetupError(Exception):
+    """A probe that cannot be set up (its CA file went missing); the message is safe to store."""
+
+    def __init__(self, error_class: str, message: str) -> None:
+        super().__init__(message)
+        self.error_class = error_class
+        self.message = message
+
+
 class _ClientShard:
     """A few workers' clients (one per TLS setting), each pooling at most ``_CONNECTIONS_PER_CLIENT`` connections."""
 
@@ -238,6 +277,12 @@ class _ClientShard:
 def _url(url: str) -> httpx.URL:
     """Parsed once per process, not on every probe."""
     return httpx.URL(url)
+
+
+def _encoded(headers: dict[str, str]) -> dict[str, bytes]:
+    """Header values as latin-1 bytes (validated when the file loaded and when secrets are read): httpx would
+    encode text as ASCII and refuse a value such as ``Müller``."""
+    return {name: value.encode("latin-1") for name, value in headers.items()}
 
 
 def _body(body: Any) -> dict[str, Any]:
@@ -292,9 +337,29 @@ def _failed(attempt: _Attempt, error_class: str, message: str) -> _Attempt:
 
 
 def _message(error: BaseException) -> str:
-    # httpx's messages carry no request URL or headers; keep them short.
+    # A local protocol error is about the request we were sending, and h11 quotes the offending header value,
+    # which may be a token: say what it is, never show it.
+    if isinstance(error, httpx.LocalProtocolError):
+        return f"{type(error).__name__}: invalid header value (not shown)"
+    # httpx's other messages carry no request URL or headers; keep them short.
     text = str(error).strip()
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _internal_error(integration: IntegrationConfig, error: BaseException) -> str:
+    """The message of an unexpected error (logged too): the exception's type and the line that raised it
+    (``jsonpath_ng/ext/iterable.py:62``), which say where to look without repeating anything its text may hold."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = ""
+    if frames:
+        path = frames[-1].filename.replace("\\", "/")
+        path = re.sub(r"^.*/(site-packages|lib/python3\.\d+)/", "", path)
+        path = re.sub(r"^.*/(?=monitoring_pipeline/)", "", path)
+        where = f" at {path}:{frames[-1].lineno}"
+    message = (f"{type(error).__name__}{where}: unexpected error while probing "
+               "(details not shown: they may hold secrets)")
+    _log.error("probe of %s failed: %s", integration.name, message)
+    return message
 
 
 def probe_once(integrations: Iterable[IntegrationConfig], *, concurrency: int = 50,

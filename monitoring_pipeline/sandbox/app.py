@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from urllib.parse import unquote_plus
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -128,7 +129,8 @@ async def _hang(state: SandboxState, scope: Scope, receive: Receive, send: Send)
 
 
 async def oauth_token(request: Request) -> Response:
-    """OAuth2 client credentials: ``grant_type=client_credentials``, client id/secret as Basic auth or form fields."""
+    """OAuth2 client credentials: ``grant_type=client_credentials``, client id/secret as Basic auth (each
+    form-urlencoded before the Basic encoding, RFC 6749 section 2.3.1) or as form fields."""
     state: SandboxState = request.app.state.sandbox
     try:
         form = await request.form()
@@ -140,7 +142,9 @@ async def oauth_token(request: Request) -> Response:
     if grant_type != "client_credentials":
         return _oauth_error(400, "unsupported_grant_type", "only client_credentials is supported")
     credentials = basic_auth_key(request.headers.get("authorization"))
-    if credentials is None:
+    if credentials is not None:
+        credentials = (unquote_plus(credentials[0]), unquote_plus(credentials[1]))
+    else:
         client_id, secret = form.get("client_id"), form.get("client_secret")
         credentials = (client_id, secret) if isinstance(client_id, str) and isinstance(secret, str) else None
     token = state.issue_token(*(credentials or (None, None)))

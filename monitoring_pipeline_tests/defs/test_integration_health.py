@@ -5,6 +5,7 @@ daily assets and their SLA check, D&B calls in usage, and a code location with n
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,12 +25,14 @@ from monitoring_pipeline.defs.integration_health import (
     integration_health_definitions,
     integration_key,
 )
+from monitoring_pipeline.defs.integration_retention import integration_probe_retention_job
 from monitoring_pipeline.defs.resources import DnbApiResource, ProjectDatabaseResource
 from monitoring_pipeline.probes.config import load_integrations
 from monitoring_pipeline.probes.daily import compute_usage
 from monitoring_pipeline.storage.database import shared_engine
 from monitoring_pipeline.storage.schema import (
     integration_failover_events,
+    integration_probe_hourly,
     integration_probe_results,
     integration_state_changes,
     integration_states,
@@ -94,6 +97,14 @@ def write_config(path: Path, url: str, routing_file: Path) -> Path:
     return path
 
 
+def wired(engine: Engine, path: Path, routing_file: Path) -> Health:
+    resources = {
+        "database": ProjectDatabaseResource(url=engine.url.render_as_string(hide_password=False)),
+        "integrations": IntegrationsResource(path=str(path)),
+    }
+    return Health(engine, path, routing_file, resources, build_probe_sensor(load_integrations(path)))
+
+
 @pytest.fixture
 def health(engine, tmp_path, sandbox, sandbox_admin) -> Health:
     for name in ("stripe", "openai", "anthropic"):
@@ -101,12 +112,7 @@ def health(engine, tmp_path, sandbox, sandbox_admin) -> Health:
     sandbox_admin.put_endpoint("paypal", latency_ms=500)
     sandbox_admin.put_endpoint("mailchimp", status=503)
     routing_file = tmp_path / "data" / "integration_routing.json"
-    path = write_config(tmp_path / "integrations.yaml", sandbox.url, routing_file)
-    resources = {
-        "database": ProjectDatabaseResource(url=engine.url.render_as_string(hide_password=False)),
-        "integrations": IntegrationsResource(path=str(path)),
-    }
-    return Health(engine, path, routing_file, resources, build_probe_sensor(load_integrations(path)))
+    return wired(engine, write_config(tmp_path / "integrations.yaml", sandbox.url, routing_file), routing_file)
 
 
 def by_asset(events):
@@ -226,13 +232,17 @@ def test_a_file_without_integrations_loads_and_probes_nothing(sqlite_engine, tmp
 def test_each_integration_is_an_external_asset_with_its_check(health):
     definitions = integration_health_definitions(SETTINGS, load_integrations(health.config_path),
                                                  health.config_path)
-    specs = {spec.key for spec in definitions.assets if isinstance(spec, dg.AssetSpec)}
+    specs = {spec.key: spec for spec in definitions.assets if isinstance(spec, dg.AssetSpec)}
     assert integration_key("openai") in specs and len(specs) == 5
+    assert specs[integration_key("stripe")].metadata["url"].endswith("/stripe")
     repository = dg.Definitions.merge(definitions, dg.Definitions(resources={
         "database": health.resources["database"]})).get_repository_def()
     check_keys = repository.asset_graph.asset_check_keys
     assert dg.AssetCheckKey(integration_key("stripe"), "health_state") in check_keys
     assert repository.get_sensor_def("integration_probe_sensor").minimum_interval_seconds == 15
+    retention = repository.get_schedule_def("integration_probe_retention_schedule")
+    assert retention.job_name == "integration_probe_retention_job"
+    assert retention.default_status == dg.DefaultScheduleStatus.RUNNING
 
 
 def test_the_demo_hands_dagster_every_secret_its_integrations_need(monkeypatch):
@@ -249,3 +259,78 @@ def test_the_demo_hands_dagster_every_secret_its_integrations_need(monkeypatch):
               for key, value in integration.auth.model_dump().items() if key.endswith("_env")}
     assert needed == {"SANDBOX_OAUTH_CLIENT_SECRET", "CLEARBIT_API_KEY"}
     assert all(env.get(name) for name in needed)
+
+
+def test_days_without_data_are_gaps_in_the_plots_not_perfect_days(health, tmp_path):
+    health.tick()
+    health_daily, usage_daily = build_daily_assets(SETTINGS, load_integrations(health.config_path))
+    today = datetime.now(UTC).date()
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        for day in (today - timedelta(days=1), today):  # yesterday: nothing probed
+            dg.materialize([health_daily], partition_key=day.isoformat(), resources=health.resources,
+                           instance=instance)
+        stored = instance.fetch_materializations(dg.AssetKey("integration_health_daily"), limit=2).records
+    by_day = {record.partition_key: record.asset_materialization.metadata for record in stored}
+    empty, probed = by_day[(today - timedelta(days=1)).isoformat()], by_day[today.isoformat()]
+    for key in ("availability__stripe", "budget_left__stripe", "p95_ms__stripe", "availability_min"):
+        assert math.isnan(empty[key].value), key  # the UI plots NaN as a gap, not as 100 %
+    assert empty["observed_share__stripe"].value == 0.0 and empty["observed_share_min"].value == 0.0
+    assert probed["availability__stripe"].value == 1.0 and probed["observed_share__stripe"].value > 0.0
+    assert not math.isnan(probed["p95_ms__stripe"].value)
+    assert set(empty) == set(probed)  # the same keys every day
+
+
+def test_the_retention_job_prunes_raw_results_and_the_daily_asset_no_longer_does(health):
+    health.tick()
+    table = integration_probe_results
+    with health.engine.begin() as connection:  # three weeks old: past the 14-day retention
+        for row in connection.execute(select(table.c.id, table.c.probed_at)).all():
+            connection.execute(update(table).where(table.c.id == row.id)
+                               .values(probed_at=row.probed_at - timedelta(days=21)))
+    health.age(10)
+    health.tick()
+    old_day = (datetime.now(UTC) - timedelta(days=21)).date().isoformat()
+    health_daily, _ = build_daily_assets(SETTINGS, load_integrations(health.config_path))
+    assert dg.materialize([health_daily], partition_key=old_day, resources=health.resources).success
+    assert count(health.engine, integration_probe_results) == 10  # the partition pruned nothing
+    result = integration_probe_retention_job.execute_in_process(resources=health.resources)
+    assert result.success
+    (output,) = [e for e in result.all_node_events if e.event_type_value == "STEP_OUTPUT"]
+    metadata = output.event_specific_data.metadata
+    assert metadata["raw_rows_pruned"].value == 5 and metadata["hourly_rows_written"].value >= 5
+    assert count(health.engine, integration_probe_results) == 5  # today's stay
+    with health.engine.connect() as connection:
+        hours = connection.execute(select(func.sum(integration_probe_hourly.c.calls))
+                                   .where(integration_probe_hourly.c.hour < datetime.now(UTC) - timedelta(days=20))
+                                   ).scalar_one()
+    assert hours == 5  # the pruned probes live on in their hourly rollups
+    again = integration_probe_retention_job.execute_in_process(resources=health.resources)
+    assert again.success and count(health.engine, integration_probe_results) == 5
+
+
+def test_a_secret_with_a_trailing_newline_is_in_no_row_cause_or_check(engine, tmp_path, sandbox, sandbox_admin,
+                                                                       monkeypatch):
+    secret = "sk_live_SUPERSECRET"
+    sandbox_admin.put_endpoint("stripe", auth="bearer", auth_token=secret)
+    monkeypatch.setenv("STRIPE_TOKEN", secret + "\n")  # `echo $TOKEN > file` leaves one
+    path = tmp_path / "integrations.yaml"
+    path.write_text(yaml.safe_dump({"defaults": {"interval": "5s", "timeout": "2s", "retries": {"attempts": 0},
+                                                 "thresholds": {"failure": 1}},
+                                    "integrations": [{"name": "stripe", "category": "payments",
+                                                      "url": f"{sandbox.url}/stripe",
+                                                      "auth": {"type": "bearer", "token_env": "STRIPE_TOKEN"}}]}))
+    health = wired(engine, path, tmp_path / "routing.json")
+    observations, checks = health.tick()
+    (check,) = checks
+    assert check.metadata["state"].value == "DOWN"
+    assert "STRIPE_TOKEN" in check.metadata["cause"].value  # names the variable
+    with engine.connect() as connection:
+        stored = [
+            *connection.execute(select(integration_probe_results.c.error)).scalars(),
+            *connection.execute(select(integration_states.c.cause)).scalars(),
+            *connection.execute(select(integration_state_changes.c.cause)).scalars(),
+        ]
+    assert len(stored) == 3 and all("STRIPE_TOKEN" in text for text in stored)
+    shown = repr(stored) + repr([check.metadata, *(o.metadata for o in observations)])
+    assert "SUPERSECRET" not in shown

@@ -78,7 +78,7 @@ def test_the_demo_file_loads_against_a_sandbox_url():
     [
         ("{name: Stripe, category: p, url: 'http://x'}", "integrations[0] (Stripe).name", "lower-case letters"),
         ("{category: p, url: 'http://x'}", "integrations[0].name", "a value (this key is required)"),
-        ("{name: s, category: p, url: 'ftp://x'}", "integrations[0] (s).url", "a string matching"),
+        ("{name: s, category: p, url: 'ftp://x'}", "integrations[0] (s).url", "an http:// or https:// URL"),
         ("{name: s, category: p, url: 'http://x', timeout: 5 minutes}", "integrations[0] (s).timeout",
          "a duration such as 500ms"),
         ("{name: s, category: p, url: 'http://x', method: FETCH}", "integrations[0] (s).method", "one of GET"),
@@ -87,7 +87,23 @@ def test_the_demo_file_loads_against_a_sandbox_url():
         ("{name: s, category: p, url: 'http://x', auth: {type: magic}}", "integrations[0] (s).auth",
          "type one of"),
         ("{name: s, category: p, url: 'http://x', auth: {type: bearer, token_env: 'has space'}}",
-         "integrations[0] (s).auth.token_env", "a string matching"),
+         "integrations[0] (s).auth.token_env", "the NAME of an environment variable, in upper case"),
+        ("{name: s, category: p, url: 'http://x', auth: {type: api_key, header: 'X Key', key_env: K}}",
+         "integrations[0] (s).auth.header", "an HTTP header name"),
+        ("{name: s, category: p, url: 'http://x', auth: {type: basic, username: 'a:b', password_env: P}}",
+         "integrations[0] (s).auth.username", "a user name without ':'"),
+        ("{name: s, category: p, url: 'http://x', headers: {'X Client': a}}", "integrations[0] (s).headers.X Client",
+         "an HTTP header name"),
+        ("{name: s, category: p, url: 'http://x', headers: {X-Client: 'Bj\u00f6rn \u20ac'}}",
+         "integrations[0] (s).headers.X-Client", "a header value of latin-1 text"),
+        ("{name: s, category: p, url: 'http://x', headers: {X-Client: \"two\\nlines\"}}",
+         "integrations[0] (s).headers.X-Client", "without line breaks"),
+        ("{name: s, category: p, url: 'http://x', headers: {X-Client: 'trailing '}}",
+         "integrations[0] (s).headers.X-Client", "leading or trailing spaces"),
+        ("{name: s, category: p, url: 'http://x', body: {since: 2026-01-01}}", "integrations[0] (s).body",
+         "a body of JSON values"),
+        ("{name: s, category: p, url: 'http://x', tls: {ca_file: /nonexistent/ca.pem}}",
+         "integrations[0] (s).tls.ca_file", "a readable PEM file of CA certificates"),
         ("{name: s, category: p, url: 'http://x', conditions: [{json: '$.[[', equals: 1}]}",
          "integrations[0] (s).conditions[0].json", "a JSONPath"),
         ("{name: s, category: p, url: 'http://x', conditions: [{status: 200, json: '$.a'}]}",
@@ -162,6 +178,8 @@ def test_credential_headers_belong_in_auth(tmp_path):
          "  - {name: b, category: p, url: 'http://y', depends_on: a}", "integrations[0] (a).depends_on",
          "dependencies without a cycle"),
         ("probing: {tick_budget: 2m}", "probing.tick_budget", "of at most 50"),
+        ("probing: {report_every: 0}", "probing.report_every", "a duration of at least 1m"),
+        ("probing: {report_every: 30s}", "probing.report_every", "a duration of at least 1m"),
         ("probing: {concurency: 3}", "probing.concurency", "no such key"),
         ("surprise: 1", "surprise", "only the keys probing, defaults, integrations"),
         ("integrations: {name: a}", "integrations", "a list of integrations"),
@@ -180,3 +198,56 @@ def test_file_level_mistakes(tmp_path, text, field, expected):
 def test_a_missing_file_says_which_variable_points_at_it(tmp_path):
     with pytest.raises(IntegrationConfigError, match="INTEGRATIONS_CONFIG"):
         load_integrations(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize(
+    ("auth", "pasted"),
+    [
+        ("{type: bearer, token_env: sk_live_51Habcdef}", "sk_live_51Habcdef"),
+        ("{type: basic, username: u, password_env: hunter2_secret}", "hunter2_secret"),
+        ("{type: api_key, key_env: ak_9f8e7d6c}", "ak_9f8e7d6c"),
+        ("{type: oauth2, token_url: 'http://x/t', client_id: c, client_secret_env: cs_Live_0a1b2c}", "cs_Live_0a1b2c"),
+    ],
+)
+def test_a_variable_name_must_be_upper_case_so_a_pasted_secret_is_refused_unrepeated(tmp_path, auth, pasted):
+    path = write(tmp_path, f"integrations:\n  - {{name: s, category: p, url: 'http://x', auth: {auth}}}\n")
+    with pytest.raises(IntegrationConfigError) as raised:
+        load_integrations(path)
+    assert raised.value.field.startswith("integrations[0] (s).auth.") and raised.value.field.endswith("_env")
+    assert "the NAME of an environment variable, in upper case (e.g. STRIPE_TOKEN)" in str(raised.value)
+    assert pasted not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ("url: 'https://monitor:pa55w0rd-secret@api.example.com/health?x=1'", "integrations[0] (s).url"),
+        ("url: 'https://api.example.com', auth: {type: oauth2, token_url: 'https://monitor:pa55w0rd-secret@auth.example."
+         "com/token', client_id: c, client_secret_env: CS}", "integrations[0] (s).auth.token_url"),
+    ],
+)
+def test_credentials_in_a_url_are_refused_and_never_repeated(tmp_path, entry, field):
+    path = write(tmp_path, f"integrations:\n  - {{name: s, category: p, {entry}}}\n")
+    with pytest.raises(IntegrationConfigError) as raised:
+        load_integrations(path)
+    assert raised.value.field == field
+    assert "credentials go in auth" in raised.value.expected
+    assert "pa55w0rd-secret" not in str(raised.value) and "monitor" not in str(raised.value)
+
+
+def test_a_latin_1_header_value_and_a_loadable_ca_file_are_accepted(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from monitoring_pipeline.sandbox.tls import write_self_signed_certificate
+
+    cert, _ = write_self_signed_certificate(tmp_path / "tls", not_after=datetime.now(UTC) + timedelta(days=30))
+    path = write(tmp_path, f"integrations:\n  - {{name: s, category: p, url: 'https://x', "
+                           f"headers: {{X-Client: 'M\u00fcller GmbH'}}, tls: {{ca_file: '{cert}'}}}}\n")
+    (integration,) = load_integrations(path).integrations
+    assert integration.headers == {"X-Client": "M\u00fcller GmbH"} and integration.tls.ca_file == cert
+    not_pem = tmp_path / "not-a-ca.pem"
+    not_pem.write_text("not a certificate\n")
+    with pytest.raises(IntegrationConfigError, match="which cannot be loaded") as raised:
+        load_integrations(write(tmp_path, f"integrations:\n  - {{name: s, category: p, url: 'https://x', "
+                                          f"tls: {{ca_file: '{not_pem}'}}}}\n"))
+    assert raised.value.field == "integrations[0] (s).tls.ca_file"

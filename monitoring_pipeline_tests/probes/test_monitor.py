@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from monitoring_pipeline.probes.monitor import HealthMonitor
+from monitoring_pipeline.probes.runner import ProbeRunner
 from monitoring_pipeline.probes.store import load_statuses
+from monitoring_pipeline.sandbox.tls import write_self_signed_certificate
 from monitoring_pipeline.storage.schema import (
     integration_failover_events,
     integration_probe_results,
     integration_routing,
     integration_state_changes,
 )
+from monitoring_pipeline_tests.probes.conftest import integrations
 from monitoring_pipeline_tests.probes.scripted import DEGRADED, FAILED, UP, scripted_monitor, write_config
 
 
@@ -151,3 +156,26 @@ def test_disabled_integrations_are_not_probed(engine, tmp_path):
     monitor, runner, _ = scripted_monitor(engine, config)
     monitor.run_pass()
     assert runner.calls == ["on"]
+
+
+def test_broken_integrations_fail_alone_and_the_pass_goes_on(engine, tmp_path, sandbox, sandbox_admin):
+    sandbox_admin.put_endpoint("healthy")
+    sandbox_admin.put_endpoint("shaped", body={"items": [1, "two"]})  # a shape the JSONPath cannot sort
+    ca_file, _ = write_self_signed_certificate(tmp_path / "tls", not_after=datetime.now(UTC) + timedelta(days=30))
+    config = integrations(tmp_path, [
+        {"name": "rotated", "url": "https://127.0.0.1:9/x", "tls": {"ca_file": str(ca_file)}},
+        {"name": "shaped", "url": f"{sandbox.url}/shaped",
+         "conditions": [{"json": "$.items.`sorted`", "exists": True}]},
+        {"name": "healthy", "url": f"{sandbox.url}/healthy"},
+    ])
+    ca_file.unlink()  # rotated away after the file was loaded
+    outcome = HealthMonitor(engine, config, runner=ProbeRunner(concurrency=1)).run_pass()
+    assert outcome.due == 3 and len(outcome.results) == 3
+    stored = {r.integration: r for r in rows(engine, integration_probe_results, integration_probe_results.c.id)}
+    assert {name: (r.outcome, r.error_class) for name, r in stored.items()} == {
+        "rotated": ("failed", "tls"), "shaped": ("failed", "internal"), "healthy": ("up", None)}
+    assert stored["rotated"].error == f"tls.ca_file {ca_file} cannot be loaded (FileNotFoundError)"
+    assert stored["shaped"].error.startswith("TypeError at ") and stored["shaped"].attempts == 1
+    statuses = load_statuses(engine)
+    assert statuses["healthy"].health.state == "UP"
+    assert statuses["rotated"].health.state == "PENDING" and statuses["shaped"].health.state == "PENDING"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from monitoring_pipeline.probes.runner import ProbeRunner
@@ -162,3 +163,64 @@ def test_tls_certificate_days_left_read_from_the_connection(tmp_path, tls_sandbo
     untrusted = integrations(tmp_path, [{"name": "untrusted", "url": f"{server.url}/secure"}])
     (result,) = probe(*untrusted.integrations)
     assert result.error_class == "tls"
+
+
+def test_a_secret_with_a_line_break_is_refused_naming_only_its_variable(tmp_path, sandbox, sandbox_admin,
+                                                                        monkeypatch):
+    sandbox_admin.put_endpoint("private", auth="bearer", auth_token=SECRET)
+    sandbox_admin.put_endpoint("keyed", auth="api_key", auth_header="X-Api-Key", auth_token=SECRET)
+    config = integrations(tmp_path, [
+        {"name": "private", "url": f"{sandbox.url}/private", "auth": {"type": "bearer", "token_env": "PROBE_TOKEN"}},
+        {"name": "keyed", "url": f"{sandbox.url}/keyed", "auth": {"type": "api_key", "key_env": "PROBE_KEY"}},
+    ])
+    monkeypatch.setenv("PROBE_TOKEN", SECRET + "\n")  # as `echo $TOKEN > file` leaves it
+    monkeypatch.setenv("PROBE_KEY", SECRET + " ")  # h11 would refuse it, quoting it
+    results = {r.integration: r for r in probe(*config.integrations)}
+    assert results["private"].error_class == "auth" and "PROBE_TOKEN" in results["private"].error
+    assert "line break" in results["private"].error
+    assert results["keyed"].error_class == "auth" and "PROBE_KEY" in results["keyed"].error
+    assert SECRET not in repr(results)
+    assert sandbox_admin.stats()["total"] == 0  # nothing was sent
+
+
+def test_protocol_errors_about_our_request_never_quote_the_header():
+    from monitoring_pipeline.probes.runner import _message
+
+    # What h11 raises for an illegal header value: it quotes the value.
+    error = httpx.LocalProtocolError(f"Illegal header value b'Bearer {SECRET}\\n'")
+    assert _message(error) == "LocalProtocolError: invalid header value (not shown)"
+    assert _message(httpx.RemoteProtocolError("Server disconnected")) == "RemoteProtocolError: Server disconnected"
+
+
+def test_a_latin_1_header_value_is_sent_as_latin_1(tmp_path, sandbox, sandbox_admin):
+    sandbox_admin.put_endpoint("crm")
+    config = one(tmp_path, url=f"{sandbox.url}/crm", headers={"X-Client": "Müller GmbH"})
+    (result,) = probe(config)
+    assert result.outcome == "up", result.error
+
+
+def test_oauth2_tokens_are_cached_per_audience_and_secrets_are_form_urlencoded(tmp_path, sandbox, sandbox_admin,
+                                                                             monkeypatch):
+    secret = "p:ss%41w+rd=" + SECRET  # RFC 6749 2.3.1: form-urlencoded before the Basic encoding
+    sandbox_admin.put_oauth_client("tenant-client", secret)
+    for name in ("orders", "billing", "billing_eu"):
+        sandbox_admin.put_endpoint(name, auth="oauth2")
+    monkeypatch.setenv("TENANT_SECRET", secret)
+
+    def oauth(audience):
+        return {"type": "oauth2", "token_url": f"{sandbox.url}/oauth/token", "client_id": "tenant-client",
+                "client_secret_env": "TENANT_SECRET", "audience": audience}
+
+    config = integrations(tmp_path, [
+        {"name": "orders", "url": f"{sandbox.url}/orders", "auth": oauth("https://orders.example.com")},
+        {"name": "billing", "url": f"{sandbox.url}/billing", "auth": oauth("https://billing.example.com")},
+        {"name": "billing_eu", "url": f"{sandbox.url}/billing_eu", "auth": oauth("https://billing.example.com")},
+    ])
+    runner = ProbeRunner(concurrency=1)  # one after the other: the third finds the second's token cached
+    first = runner.run(list(config.integrations), 60)
+    assert [r.outcome for r in first] == ["up", "up", "up"], [r.error for r in first]
+    assert sandbox_admin.stats()["oauth_token_requests"] == {"issued": 2}  # one token per audience
+    second = runner.run(list(config.integrations), 60)
+    assert [r.outcome for r in second] == ["up", "up", "up"]
+    assert sandbox_admin.stats()["oauth_token_requests"] == {"issued": 2}  # both reused
+    assert secret not in repr(first + second)

@@ -72,6 +72,19 @@ def test_oauth2_client_credentials_flow(admin: SandboxAdmin, http: httpx.Client)
     assert admin.stats()["oauth_token_requests"] == {"issued": 2}
 
 
+def test_oauth2_basic_credentials_are_form_urlencoded_as_rfc_6749_says(admin: SandboxAdmin,
+                                                                      http: httpx.Client) -> None:
+    from urllib.parse import quote_plus
+
+    secret = "a:b%41c+d e"
+    admin.put_oauth_client("encoded-client", secret)
+    encoded = http.post("/oauth/token", data=GRANT, auth=("encoded-client", quote_plus(secret, safe="")))
+    assert encoded.status_code == 200, encoded.text
+    raw = http.post("/oauth/token", data=GRANT, auth=("encoded-client", secret))  # %41 and + decode otherwise
+    assert raw.status_code == 401
+    assert token(http) != encoded.json()["access_token"]  # plain secrets need no encoding
+
+
 @pytest.mark.parametrize(
     ("data", "auth", "status", "error"),
     [
