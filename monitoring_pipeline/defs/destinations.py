@@ -34,6 +34,12 @@ from monitoring_pipeline.destinations.sync import SyncResult, sync_day, verify_d
 from monitoring_pipeline.settings import NotificationSettings
 
 PROBLEMS_SHOWN = 10
+# How a backfill reads each file's checksum back, by destination kind.
+CHECKSUMS_READ = {
+    "sftp": "every file is downloaded and hashed",
+    "s3": "every object's SHA-256 as S3 computed it on upload is read back (a HEAD; for objects uploaded by "
+    "earlier versions, the sha256 recorded in their metadata)",
+}
 
 
 def resource_key(name: str) -> str:
@@ -82,7 +88,8 @@ def build_destination_asset(
                 name=check,
                 asset=asset_name(name),
                 description=f"The day's files on {name} match the local day: every file present with the recorded "
-                "size and source, nothing extra; on backfills every checksum is read back from the destination.",
+                f"size and source, nothing extra; on backfills {CHECKSUMS_READ.get(kind, 'every checksum is read')} "
+                "and compared with the manifest.",
             )
         ],
         description=f"The day's notification files copied to the {kind.upper()} destination '{name}' under the "
