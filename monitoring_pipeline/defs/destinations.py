@@ -10,9 +10,11 @@ own asset, with the host/bucket and what failed (no secret), fails its check, re
 
 
 import functools
+import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 
@@ -52,6 +54,19 @@ def asset_name(name: str) -> str:
 
 def check_name(name: str) -> str:
     return f"{name}_files_match_local"
+
+
+def unexpected_error(error: Exception, data_dir: Path) -> str:
+    """What ``destination_status`` records for an error we did not expect: its type, and for a local file that
+    vanished, which one (relative to the data directory: nothing else of the message, which may say anything)."""
+    if isinstance(error, FileNotFoundError) and error.filename:
+        try:
+            missing = Path(os.fsdecode(error.filename)).resolve().relative_to(data_dir.resolve())
+        except ValueError:
+            return type(error).__name__
+        return (f"FileNotFoundError: the local file {missing.as_posix()} is gone (the manifest lists it; "
+                "the next run of notification_files for the day writes it again)")
+    return type(error).__name__
 
 
 def _metadata(result: SyncResult) -> dict[str, object]:
@@ -125,7 +140,8 @@ def build_destination_asset(
             raise dg.Failure(description=message, metadata={"destination": destination.describe()}) from None
         except Exception as error:
             # Not a destination fault we describe ourselves: record its type only, the message may say anything.
-            record_outcome(engine, name, kind, destination.describe(), partition, error=type(error).__name__)
+            record_outcome(engine, name, kind, destination.describe(), partition,
+                           error=unexpected_error(error, local.base_path))
             raise
         record_outcome(
             engine, name, kind, destination.describe(), partition,

@@ -9,6 +9,8 @@ import hashlib
 import os
 import pwd
 import time
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paramiko
@@ -20,13 +22,15 @@ from paramiko.sftp import (
     SFTP_OP_UNSUPPORTED,
     SFTP_PERMISSION_DENIED,
 )
-from sqlalchemy import select
+from sqlalchemy import Engine, create_engine, select, text
 
 from monitoring_pipeline.destinations.base import DestinationError
 from monitoring_pipeline.destinations.sftp import is_connection_loss, rename_unsupported
 from monitoring_pipeline.destinations.sync import DestinationFormat, recorded_day, sync_day, verify_day
 from monitoring_pipeline.notifications.exports import day_prefix
+from monitoring_pipeline.storage.database import create_db_engine, migrate
 from monitoring_pipeline.storage.schema import dnb_file_manifest
+from monitoring_pipeline_tests.conftest import POSTGRES_ADMIN_URL
 from monitoring_pipeline_tests.destinations.conftest import DAY, FULL_AT, settings_for
 from monitoring_pipeline_tests.destinations.local_day import LocalDay
 
@@ -288,3 +292,52 @@ def test_a_server_s_refusal_is_not_a_lost_connection(code):
 ])
 def test_what_paramiko_raises_when_the_connection_drops_is_retried(error):
     assert is_connection_loss(error)
+
+
+@pytest.fixture
+def closable_pg() -> Iterator[tuple[Engine, Callable[[], None]]]:
+    """A migrated PostgreSQL database of its own, and a function that shuts it to every connection (the test
+    database server otherwise stays up for the other tests)."""
+    name = f"mp_test_closed_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = create_db_engine(POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+    migrate(engine)
+
+    def shut() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                               {"n": name})
+
+    yield engine, shut
+    engine.dispose()
+    with admin.connect() as connection:
+        connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                           {"n": name})
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.mark.postgres
+def test_a_database_failing_too_does_not_hide_why_the_upload_failed(tmp_path, closable_pg, sftp_settings,
+                                                                    make_sftp_store, caplog):
+    engine, shut_database = closable_pg
+    local = LocalDay.create(engine, tmp_path / "data", DAY, files=6)
+    store = make_sftp_store(sftp_settings, parallel_sessions=1)
+    root = Path(sftp_settings.remote_base_path)
+
+    def then_fail_both(path: str) -> None:  # after the first file landed: the server refuses writes, the
+        for directory in [root, *(p for p in root.rglob("*") if p.is_dir())]:  # database goes away
+            directory.chmod(0o555)
+        shut_database()
+
+    with pytest.raises(DestinationError) as raised:
+        sync_day(engine, local.settings, store, JSON, local.day, rebuild=False, on_stored=then_fail_both)
+
+    assert "Permission denied" in str(raised.value)  # why the copy failed, not the database's error
+    [note] = raised.value.__notes__
+    assert "could not be recorded (OperationalError): the next run copies them again" in note
+    assert any(note in record.getMessage() for record in caplog.records if record.levelname == "WARNING")
