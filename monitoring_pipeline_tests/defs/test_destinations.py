@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import importlib
 import itertools
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -270,11 +271,18 @@ class KillingSftpDestination(SftpDestinationResource):
     def build_store(self):  # type: ignore[no-untyped-def]
         store = super().build_store()
         put, landed, server = store.put, itertools.count(1), _SERVERS[self.port]
+        # No new file starts while the server is being killed (finding its processes takes a /proc scan, long
+        # enough on a busy machine for the other sessions to upload every file left).
+        not_killing = threading.Event()
+        not_killing.set()
 
         def put_then_kill(path: str, data: bytes, sha256: str) -> None:
+            not_killing.wait()
             put(path, data, sha256)
             if next(landed) == self.kill_after:
+                not_killing.clear()
                 server.kill()  # type: ignore[attr-defined]
+                not_killing.set()
 
         store.put = put_then_kill  # type: ignore[method-assign]
         return store
