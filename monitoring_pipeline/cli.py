@@ -238,7 +238,7 @@ def status(as_json: bool) -> None:
     health with the active provider of every failover group."""
     import json
 
-    from monitoring_pipeline.destinations.config import default_destinations_file, load_destinations
+    from monitoring_pipeline.destinations.config import default_destinations_file
     from monitoring_pipeline.notifications.registrations import default_registrations_dir
     from monitoring_pipeline.probes.config import default_integrations_path
     from monitoring_pipeline.service_status import collect_status, render_text
@@ -248,7 +248,7 @@ def status(as_json: bool) -> None:
     settings = NotificationSettings.from_env()
     report = collect_status(
         shared_engine(settings.database_url),
-        load_destinations(default_destinations_file()),
+        default_destinations_file(),
         settings.data_dir,
         state_dir(),
         default_registrations_dir(),

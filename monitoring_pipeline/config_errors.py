@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import difflib
 import re
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
 # pydantic error types -> the expected form, in the words of a YAML author.
@@ -25,6 +26,7 @@ _EXPECTED_BY_TYPE = {
     "tuple_type": "a list",
     "list_type": "a list",
     "dict_type": "a mapping",
+    "model_attributes_type": "a mapping",  # a tagged union's member
     "extra_forbidden": "no such key",
     "datetime_type": "a date-time such as 2026-01-01T00:00:00Z",
     "datetime_parsing": "a date-time such as 2026-01-01T00:00:00Z",
@@ -39,6 +41,10 @@ _SECRET_FIELD = re.compile(r"(password|passwd|passphrase|secret|token|api_?key|p
 # ...unless it only points at one.
 _NOT_SECRET_FIELD = re.compile(r"_(path|file|url|header|type|fingerprint)$", re.IGNORECASE)
 REDACTED = "a value not repeated here (it may be a secret)"
+ENV_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
+KNOWN_KEY = "a known key"
+TEXT_KEYS = ("keys as text (YAML reads unquoted yes, no, on, off, true, false as true or false and digits as "
+             "numbers: quote them)")
 
 
 def may_hold_secret(field: str | None) -> bool:
@@ -77,6 +83,28 @@ def expected(form: str, got: str | None = None, field: str | None = None) -> Pyd
     if field is None:
         return PydanticCustomError("expected", "expected {expected}", context)
     return PydanticCustomError("expected", "{field}: expected {expected}", {**context, "field": field})
+
+
+def matching(pattern: str, form: str) -> AfterValidator:
+    """Text must match ``pattern``; otherwise the message reads ``expected <form>``, not the pattern.
+
+    ``Annotated[StrictStr, matching(r"^/", "an absolute path such as /upload")]``.
+    """
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.search(value):
+            raise expected(form)
+        return value
+
+    return AfterValidator(check)
+
+
+def environment_variable_name(example: str) -> AfterValidator:
+    """The field names the environment variable holding a secret: upper case only, so that a secret pasted in
+    its place is refused, and messages may name the variable (``Annotated[StrictStr, environment_variable_name(
+    "SFTP_PASSWORD")]``)."""
+    return matching(ENV_NAME_PATTERN, f"the NAME of an environment variable, in upper case (e.g. {example})")
 
 
 def display_path(path: Path) -> str:
@@ -122,11 +150,35 @@ def expectation(error: Mapping[str, Any], describe: Callable[[Any], str] = descr
         limit = next(iter(context.values()))
         whole = isinstance(value, int) and isinstance(limit, int)
         form = f"{'an integer' if whole else 'a number'} {_BOUNDS[kind]} {limit}"
-    elif kind in ("too_short", "string_too_short"):
-        form = "a non-empty list" if isinstance(value, list | tuple) else "a non-empty string"
+    elif kind in ("too_short", "string_too_short", "too_long", "string_too_long"):
+        form = _length(kind, value, int(context.get("min_length", context.get("max_length", 1))))
     elif kind == "literal_error":
         form = "one of " + str(context.get("expected", "")).replace("'", "")
+    elif kind == "string_pattern_mismatch":
+        form = f"text matching {context.get('pattern', '')}"
+    elif kind == "union_tag_invalid":
+        tags = re.findall(r"'([^']*)'", str(context.get("expected_tags", "")))
+        return f"{_unquoted(context.get('discriminator'))}: {_one_of(tags)}", repr(context.get("tag"))
+    elif kind == "union_tag_not_found":
+        return f"a {context.get('discriminator')} key", "none"
     return form or str(error["msg"]), describe(value)
+
+
+def _length(kind: str, value: Any, limit: int) -> str:
+    items = "items" if isinstance(value, list | tuple) else "characters"
+    if kind.endswith("too_long"):
+        return f"{'a list' if items == 'items' else 'text'} of at most {limit} {items}"
+    if limit <= 1:
+        return "a non-empty list" if items == "items" else "a non-empty string"
+    return f"{'a list' if items == 'items' else 'text'} of at least {limit} {items}"
+
+
+def _unquoted(text: object) -> str:
+    return str(text).strip("'\"")
+
+
+def _one_of(options: Sequence[str]) -> str:
+    return " or ".join(options) if len(options) < 3 else ", ".join(options[:-1]) + " or " + options[-1]
 
 
 _BOUNDS = {
@@ -138,18 +190,104 @@ _BOUNDS = {
 
 
 def first_problem(
-    error: ValidationError, prefix: str = "", describe: Callable[[Any], str] = describe
+    error: ValidationError,
+    prefix: str = "",
+    describe: Callable[[Any], str] = describe,
+    model: type[BaseModel] | None = None,
 ) -> tuple[str | None, str, str | None]:
     """(field, expected form, what was found) of the first problem pydantic reported.
 
-    ``prefix`` (say ``endpoints[2].``) places the validated mapping inside its file.
+    ``prefix`` (say ``endpoints[2].``) places the validated mapping inside its file. ``model``, the model that
+    was validated, lets the location leave out the tags pydantic inserts for tagged unions
+    (``destinations.archive.s3.bucket`` is ``destinations.archive.bucket`` in the file), name the tags a
+    missing discriminator may take, and suggest the key a misspelt one was meant to be.
     """
-    first = error.errors(include_url=False)[0]
-    context = first.get("ctx") or {}
-    # A model validator's error sits at the model's location and names its field in the context.
-    field = ".".join(part for part in (field_path(first["loc"]), context.get("field")) if part)
+    errors = error.errors(include_url=False)
+    # A misspelt key also makes the right one "missing": the misspelling is the cause, name it first.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    kind, context, loc = first["type"], first.get("ctx") or {}, tuple(first["loc"])
+    place = _locate(model, loc) if model is not None else _Place(loc, (), ())
     form, got = expectation(first, describe)
+    shown = place.loc
+    if shown and shown[-1] == "[key]" and kind == "string_type":
+        # A mapping key YAML did not read as text (``off:``): pydantic numbers it; the mapping is the place.
+        shown, form = shown[:-2], TEXT_KEYS
+    elif kind == "extra_forbidden" and place.keys:
+        guess = closest(str(shown[-1]), place.keys)
+        form = KNOWN_KEY
+        got = f"unknown key {str(shown[-1])!r}" + (f" (did you mean {guess!r}?)" if guess else "")
+    elif kind == "union_tag_not_found":
+        tags = [tag for member in place.types if _is_model(member)
+                for tag in _tags_of(member, _unquoted(context.get("discriminator")))]
+        form += f": {_one_of(tags)}" if tags else ""
+    # A model validator's error sits at the model's location and names its field in the context.
+    field = ".".join(part for part in (field_path(shown), context.get("field")) if part)
     return (prefix + field if field else prefix.rstrip(".") or None), form, got
+
+
+class _Place(NamedTuple):
+    """Where a pydantic location points in the file."""
+
+    loc: tuple[int | str, ...]  # without union tags
+    keys: tuple[str, ...]  # the keys allowed beside its last part
+    types: tuple[Any, ...]  # the types the value there may have
+
+
+def _locate(model: type[BaseModel], loc: tuple[int | str, ...]) -> _Place:
+    shown: list[int | str] = []
+    keys: tuple[str, ...] = ()
+    current = [model]  # the types the value at this point of the location may have
+    for part in loc:
+        models = [t for t in current if _is_model(t)]
+        if part == "[key]":  # the key itself failed, not its value
+            shown.append(part)
+            current = []
+            continue
+        if len(models) > 1:
+            # pydantic names the union member it validated against: a tag, not a key of the file.
+            current = [m for m in models if part in _tags_of(m) or part == m.__name__]
+            continue
+        shown.append(part)
+        if models:
+            fields = {field.alias or name: field for name, field in models[0].model_fields.items()}
+            keys = tuple(fields)
+            current = _members(fields[part].annotation) if part in fields else []
+        else:
+            current = [arg for t in current for arg in _contained(t, part)]
+    return _Place(tuple(shown), keys, tuple(current))
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types an annotation allows, with Annotated, Optional and unions unwrapped."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return [member for arg in get_args(annotation) for member in _members(arg)]
+    return [annotation]
+
+
+def _contained(annotation: Any, part: int | str) -> list[Any]:
+    """The types of a mapping's values or a list's items (``part`` is a key or an index)."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if not args:
+        return []
+    if origin in (dict, Mapping):
+        return _members(args[1])
+    if origin in (list, tuple, Sequence) and isinstance(part, int):
+        return _members(args[0])
+    return []
+
+
+def _tags_of(model: type[BaseModel], discriminator: str | None = None) -> list[str]:
+    """The values a model's literal fields (or only its ``discriminator``) are restricted to: its tags."""
+    return [str(value) for name, field in model.model_fields.items()
+            if get_origin(field.annotation) is Literal and discriminator in (None, name, field.alias)
+            for value in get_args(field.annotation)]
 
 
 def closest(key: str, known: Sequence[str]) -> str | None:

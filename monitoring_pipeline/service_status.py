@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from monitoring_pipeline.destinations.config import DestinationsConfig
+from monitoring_pipeline.config_errors import ConfigFileError
+from monitoring_pipeline.destinations.config import DestinationsConfig, load_destinations
 from monitoring_pipeline.destinations.status import destination_states
 from monitoring_pipeline.destinations.sync import LOCAL, stored_totals
 from monitoring_pipeline.dnb.client import PRODUCTION_BASE_URL
@@ -23,6 +24,7 @@ from monitoring_pipeline.dnb.token_cache import CachedToken, FileTokenCache, Sql
 from monitoring_pipeline.notifications.registrations import RegistrationConfigError, load_registrations
 from monitoring_pipeline.probes import store as probe_store
 from monitoring_pipeline.probes.config import IntegrationConfigError, load_integrations
+from monitoring_pipeline.settings import SettingsError
 from monitoring_pipeline.storage.schema import dnb_registration_status
 
 
@@ -30,20 +32,36 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") if moment else None
 
 
-def destinations_status(engine: Engine, config: DestinationsConfig, data_dir: Path) -> list[dict[str, Any]]:
+def destinations_status(engine: Engine, destinations_file: Path | None, data_dir: Path) -> list[dict[str, Any]]:
+    """The local export and every remote destination, declared or only recorded in ``destination_status``.
+
+    A destinations file that cannot be loaded is reported as a row with ``error`` (and the destinations
+    recorded in the database are still listed), not raised: the rest of the report still matters.
+    """
+    try:
+        config: DestinationsConfig | None = load_destinations(destinations_file)
+        problem = None
+    except (ConfigFileError, SettingsError) as error:
+        config, problem = None, str(error)
     files, size = stored_totals(engine, LOCAL)
     rows: list[dict[str, Any]] = [{
-        "destination": LOCAL, "kind": "local", "enabled": True, "target": str(data_dir),
-        "formats": list(config.local.formats), "gzip": config.local.gzip,
+        "destination": LOCAL, "kind": "local", "declared": True, "enabled": True, "target": str(data_dir),
+        "formats": list(config.local.formats) if config else None, "gzip": config.local.gzip if config else None,
         "last_success_at": None, "last_error": None, "last_error_at": None, "last_partition": None,
         "files_stored": files, "bytes_stored": size,
     }]
     states = destination_states(engine)
-    for name, remote in sorted(config.remotes.items()):
-        state = states.get(name)
+    declared = config.remotes if config else {}
+    for name in sorted(set(declared) | set(states)):
+        remote, state = declared.get(name), states.get(name)
         rows.append({
-            "destination": name, "kind": remote.type, "enabled": remote.enabled, "target": remote.describe(),
-            "formats": list(remote.target.formats), "gzip": remote.gzip,
+            "destination": name,
+            "kind": remote.type if remote else state.kind if state else None,
+            "declared": remote is not None,
+            "enabled": bool(remote and remote.enabled),
+            "target": remote.describe() if remote else state.target if state else None,
+            "formats": list(remote.target.formats) if remote else None,
+            "gzip": remote.gzip if remote else None,
             "last_success_at": _iso(state.last_success_at) if state else None,
             "last_error": state.last_error if state else None,
             "last_error_at": _iso(state.last_error_at) if state else None,
@@ -51,6 +69,8 @@ def destinations_status(engine: Engine, config: DestinationsConfig, data_dir: Pa
             "files_stored": state.files_stored if state else 0,
             "bytes_stored": state.bytes_stored if state else 0,
         })
+    if problem:
+        rows.append({"destination": None, "error": problem})
     return rows
 
 
@@ -150,7 +170,7 @@ def integrations_status(engine: Engine, integrations_path: Path) -> dict[str, An
 
 def collect_status(
     engine: Engine,
-    config: DestinationsConfig,
+    destinations_file: Path | None,
     data_dir: Path,
     state_dir: Path,
     registrations_dir: Path,
@@ -158,7 +178,7 @@ def collect_status(
 ) -> dict[str, Any]:
     return {
         "generated_at": _iso(datetime.now(UTC)),
-        "destinations": destinations_status(engine, config, data_dir),
+        "destinations": destinations_status(engine, destinations_file, data_dir),
         "dnb": dnb_token_status(engine, state_dir),
         "registrations": registrations_status(engine, registrations_dir),
         "integrations": integrations_status(engine, integrations_path),
@@ -187,11 +207,14 @@ def render_text(status: dict[str, Any]) -> str:
     now = datetime.fromisoformat(status["generated_at"])
     lines = ["Destinations"]
     for d in status["destinations"]:
-        head = f"  {d['destination']:<12} {d['kind']:<6} {'enabled ' if d['enabled'] else 'disabled'} {d['target']}"
-        lines.append(head)
-        formats = ",".join(d["formats"]) + (" gzip" if d["gzip"] else "")
+        if d["destination"] is None:
+            lines.append(f"  CONFIGURATION ERROR: {d['error']}")
+            continue
+        label = ("enabled " if d["enabled"] else "disabled") if d["declared"] else "not declared"
+        lines.append(f"  {d['destination']:<12} {d['kind']:<6} {label} {d['target']}")
+        formats = "unknown" if d["formats"] is None else ",".join(d["formats"]) + (" gzip" if d["gzip"] else "")
         lines.append(f"      formats {formats}; files stored {d['files_stored']} ({d['bytes_stored']:,} bytes)")
-        if d["kind"] != "local" and d["enabled"]:
+        if d["kind"] != "local" and (d["enabled"] or not d["declared"]):
             lines.append(f"      last success {_ago(d['last_success_at'], now)}; last partition {d['last_partition']}")
             if d["last_error"]:
                 lines.append(f"      LAST ERROR {_ago(d['last_error_at'], now)}: {d['last_error']}")

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
 import pytest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from monitoring_pipeline.config_errors import REDACTED, ConfigFileError, may_hold_secret
+from monitoring_pipeline.config_errors import (
+    REDACTED,
+    ConfigFileError,
+    environment_variable_name,
+    first_problem,
+    matching,
+    may_hold_secret,
+)
 from monitoring_pipeline.destinations.config import load_destinations
 from monitoring_pipeline.probes.config import load_integrations
 
@@ -51,3 +60,54 @@ def test_a_token_pasted_where_its_variable_name_belongs_is_not_echoed(tmp_path):
     with pytest.raises(ConfigFileError) as raised:
         load_integrations(path)
     assert "token_env" in str(raised.value) and SECRET not in str(raised.value)
+
+
+class _Bearer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["bearer"]
+    token_env: Annotated[str, environment_variable_name("API_TOKEN")]
+
+
+class _Basic(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["basic"]
+    username: str
+
+
+class _Endpoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: Annotated[str, matching(r"^https?://", "an http:// or https:// URL")]
+    auth: Annotated[_Bearer | _Basic, Field(discriminator="type")] | None = None
+
+
+class _File(BaseModel):
+    endpoints: list[_Endpoint]
+
+
+def problem_of(data: object) -> tuple[str | None, str, str | None]:
+    with pytest.raises(ValidationError) as raised:
+        _File.model_validate(data)
+    return first_problem(raised.value, model=_File)
+
+
+@pytest.mark.parametrize(("data", "problem"), [
+    # The union tag pydantic puts in the location (endpoints.1.auth.basic.usernme) is not in the file.
+    ({"endpoints": [{"url": "https://a"}, {"url": "https://b", "auth": {"type": "basic", "usernme": "u"}}]},
+     ("endpoints[1].auth.usernme", "a known key", "unknown key 'usernme' (did you mean 'username'?)")),
+    ({"endpoints": [{"url": "https://a", "auth": {"type": "digest"}}]},
+     ("endpoints[0].auth", "type: bearer or basic", "'digest'")),
+    ({"endpoints": [{"url": "https://a", "auth": {"username": "u"}}]},
+     ("endpoints[0].auth", "a 'type' key: bearer or basic", "none")),
+    ({"endpoints": [{"url": "ftp://a"}]}, ("endpoints[0].url", "an http:// or https:// URL", "'ftp://a'")),
+    ({"endpoints": [{"url": "https://a", "auth": {"type": "bearer", "token_env": SECRET}}]},
+     ("endpoints[0].auth.token_env", "the NAME of an environment variable, in upper case (e.g. API_TOKEN)",
+      repr(SECRET))),
+])
+def test_first_problem_names_the_field_as_the_file_writes_it(data, problem):
+    assert problem_of(data) == problem
+
+
+def test_the_error_built_from_a_bad_variable_name_never_quotes_it(tmp_path):
+    field, form, got = problem_of({"endpoints": [{"url": "https://a", "auth": {"type": "bearer",
+                                                                                "token_env": SECRET}}]})
+    assert SECRET not in str(ConfigFileError(tmp_path / "x.yaml", field, form, got))

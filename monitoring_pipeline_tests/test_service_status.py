@@ -157,3 +157,28 @@ def test_status_reports_a_broken_integrations_file_and_still_prints_the_rest(env
     text = run_status()
     assert "Registrations" in text and "DEMO_STD" in text
     assert "CONFIGURATION ERROR" in text and "UNSET_BASE_URL" in text and "integrations.yaml" in text
+
+
+def test_status_reports_a_broken_destinations_file_and_still_prints_the_rest(environment, monkeypatch, tmp_path):
+    engine = shared_engine(f"sqlite:///{environment / 'project.db'}")
+    seed(engine, FileTokenCache(environment, limiter_key("http://127.0.0.1:9", "status-key")))
+    pasted = "sk_live_pasted_by_mistake"
+    (tmp_path / "destinations.yaml").write_text(DESTINATIONS.replace("PARTNER_PASSWORD", pasted))
+
+    text = run_status()
+    assert "CONFIGURATION ERROR" in text and "destinations.partner.password_env" in text
+    assert "destinations.yaml" in text and pasted not in text
+    destinations, rest = text.split("D&B Direct+", 1)
+    assert "CONFIGURATION ERROR" in destinations and "CONFIGURATION ERROR" not in rest
+    # What the database knows is still shown: the last error of the destination the file no longer describes.
+    assert "partner" in destinations and "failed after 5 attempt(s)" in destinations
+    assert "token: valid" in rest and "DEMO_STD" in rest and "landed 42" in rest and "Integrations" in rest
+
+    report = json.loads(run_status("--json"))
+    [problem] = [d for d in report["destinations"] if d["destination"] is None]
+    assert "destinations.partner.password_env" in problem["error"] and pasted not in json.dumps(report)
+    by_name = {d["destination"]: d for d in report["destinations"] if d["destination"]}
+    assert by_name["local"]["formats"] is None and by_name["local"]["files_stored"] == 0
+    assert by_name["partner"]["declared"] is False and "refused" in by_name["partner"]["last_error"]
+    assert report["dnb"]["token"] == "valid" and report["integrations"]["error"] is None
+    assert {r["reference"] for r in report["registrations"]} >= {"DEMO_STD", "DEMO_RISK"}

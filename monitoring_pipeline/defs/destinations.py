@@ -10,9 +10,11 @@ own asset, with the host/bucket and what failed (no secret), fails its check, re
 
 
 import functools
+import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 
@@ -34,6 +36,12 @@ from monitoring_pipeline.destinations.sync import SyncResult, sync_day, verify_d
 from monitoring_pipeline.settings import NotificationSettings
 
 PROBLEMS_SHOWN = 10
+# How a backfill reads each file's checksum back, by destination kind.
+CHECKSUMS_READ = {
+    "sftp": "every file is downloaded and hashed",
+    "s3": "every object's SHA-256 as S3 computed it on upload is read back (a HEAD; for objects uploaded by "
+    "earlier versions, the sha256 recorded in their metadata)",
+}
 
 
 def resource_key(name: str) -> str:
@@ -46,6 +54,19 @@ def asset_name(name: str) -> str:
 
 def check_name(name: str) -> str:
     return f"{name}_files_match_local"
+
+
+def unexpected_error(error: Exception, data_dir: Path) -> str:
+    """What ``destination_status`` records for an error we did not expect: its type, and for a local file that
+    vanished, which one (relative to the data directory: nothing else of the message, which may say anything)."""
+    if isinstance(error, FileNotFoundError) and error.filename:
+        try:
+            missing = Path(os.fsdecode(error.filename)).resolve().relative_to(data_dir.resolve())
+        except ValueError:
+            return type(error).__name__
+        return (f"FileNotFoundError: the local file {missing.as_posix()} is gone (the manifest lists it; "
+                "the next run of notification_files for the day writes it again)")
+    return type(error).__name__
 
 
 def _metadata(result: SyncResult) -> dict[str, object]:
@@ -82,7 +103,8 @@ def build_destination_asset(
                 name=check,
                 asset=asset_name(name),
                 description=f"The day's files on {name} match the local day: every file present with the recorded "
-                "size and source, nothing extra; on backfills every checksum is read back from the destination.",
+                f"size and source, nothing extra; on backfills {CHECKSUMS_READ.get(kind, 'every checksum is read')} "
+                "and compared with the manifest.",
             )
         ],
         description=f"The day's notification files copied to the {kind.upper()} destination '{name}' under the "
@@ -118,7 +140,8 @@ def build_destination_asset(
             raise dg.Failure(description=message, metadata={"destination": destination.describe()}) from None
         except Exception as error:
             # Not a destination fault we describe ourselves: record its type only, the message may say anything.
-            record_outcome(engine, name, kind, destination.describe(), partition, error=type(error).__name__)
+            record_outcome(engine, name, kind, destination.describe(), partition,
+                           error=unexpected_error(error, local.base_path))
             raise
         record_outcome(
             engine, name, kind, destination.describe(), partition,

@@ -20,9 +20,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
-from monitoring_pipeline.config_errors import ConfigFileError
+from monitoring_pipeline.config_errors import (
+    KNOWN_KEY,
+    ConfigFileError,
+    describe,
+    environment_variable_name,
+    first_problem,
+    matching,
+)
 from monitoring_pipeline.destinations.s3 import describe_s3
 from monitoring_pipeline.destinations.sftp import describe_sftp
 from monitoring_pipeline.destinations.sync import DestinationFormat
@@ -30,18 +37,11 @@ from monitoring_pipeline.notifications.exports import FORMATS
 
 ENV_DESTINATIONS = "MONITORING_PIPELINE_DESTINATIONS"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 NAME_EXPECTED = "a destination name of 1-32 lower-case letters, digits or '_', starting with a letter, not 'local'"
 
 
 class DestinationConfigError(ConfigFileError):
     """A destinations file that cannot be used: names the file, the field and what is expected."""
-
-
-def _env_name(value: str | None) -> str | None:
-    if value is not None and not ENV_NAME_PATTERN.match(value):
-        raise ValueError("the NAME of an environment variable (e.g. SFTP_PASSWORD), not its value")
-    return value
 
 
 Formats = Annotated[list[Literal["json", "csv", "parquet"]], Field(min_length=1)]
@@ -74,18 +74,18 @@ class SftpConfig(_Remote):
     host: Annotated[StrictStr, Field(min_length=1)]
     port: Annotated[StrictInt, Field(ge=1, le=65535)] = 22
     username: Annotated[StrictStr, Field(min_length=1)]
-    remote_base_path: Annotated[StrictStr, Field(pattern=r"^/")]
-    password_env: StrictStr | None = None
-    private_key_env: StrictStr | None = None
+    remote_base_path: Annotated[StrictStr, matching(r"^/", "an absolute remote path such as /upload/dnb")]
+    password_env: Annotated[StrictStr, environment_variable_name("SFTP_PASSWORD")] | None = None
+    private_key_env: Annotated[StrictStr, environment_variable_name("SFTP_PRIVATE_KEY")] | None = None
     private_key_path: StrictStr | None = None
-    passphrase_env: StrictStr | None = None
+    passphrase_env: Annotated[StrictStr, environment_variable_name("SFTP_KEY_PASSPHRASE")] | None = None
     known_hosts_path: StrictStr | None = None
-    host_key_fingerprint: Annotated[StrictStr, Field(pattern=r"^SHA256:[A-Za-z0-9+/]{43}=?$")] | None = None
+    host_key_fingerprint: Annotated[StrictStr, matching(
+        r"^SHA256:[A-Za-z0-9+/]{43}=?$", "a fingerprint as `ssh-keygen -lf` prints it: SHA256: and 43 base64 characters"
+    )] | None = None
     insecure_accept_any_host_key: StrictBool = False
     parallel_sessions: Annotated[StrictInt, Field(ge=1, le=32)] = 4
     keepalive_seconds: Annotated[StrictInt, Field(ge=0)] = 30
-
-    _check_env = field_validator("password_env", "private_key_env", "passphrase_env")(_env_name)
 
     def describe(self) -> str:
         return describe_sftp(self.username, self.host, self.port, self.remote_base_path)
@@ -96,14 +96,12 @@ class S3Config(_Remote):
     bucket: Annotated[StrictStr, Field(min_length=3, max_length=63)]
     prefix: StrictStr = ""
     region: StrictStr | None = None
-    endpoint_url: Annotated[StrictStr, Field(pattern=r"^https?://")] | None = None
-    access_key_id_env: StrictStr | None = None
-    secret_access_key_env: StrictStr | None = None
-    session_token_env: StrictStr | None = None
+    endpoint_url: Annotated[StrictStr, matching(r"^https?://", "an http:// or https:// URL")] | None = None
+    access_key_id_env: Annotated[StrictStr, environment_variable_name("ARCHIVE_ACCESS_KEY_ID")] | None = None
+    secret_access_key_env: Annotated[StrictStr, environment_variable_name("ARCHIVE_SECRET_ACCESS_KEY")] | None = None
+    session_token_env: Annotated[StrictStr, environment_variable_name("ARCHIVE_SESSION_TOKEN")] | None = None
     parallel_uploads: Annotated[StrictInt, Field(ge=1, le=64)] = 8
     multipart_threshold_mb: Annotated[StrictInt, Field(ge=5)] = 16
-
-    _check_env = field_validator("access_key_id_env", "secret_access_key_env", "session_token_env")(_env_name)
 
     def describe(self) -> str:
         return describe_s3(self.bucket, self.prefix, self.endpoint_url)
@@ -164,54 +162,15 @@ def _parse(path: Path) -> _File:
         raise DestinationConfigError(
             path, f"line {mark.line + 1}" if mark else None, "valid YAML", str(getattr(error, "problem", error))
         ) from None
+    if not isinstance(raw, Mapping):
+        raise DestinationConfigError(path, None, "a mapping with the keys local and destinations", describe(raw))
     try:
         return _File.model_validate(raw)
     except ValidationError as error:
-        errors = error.errors(include_url=False)
-        # A misspelt key also makes the right one "missing": name the misspelling, it is the cause.
-        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-        return _raise(path, _field_path(first["loc"]), first)
-
-
-def _field_path(loc: tuple[Any, ...]) -> str:
-    """pydantic's location without the union tag it inserts: ``destinations.x.sftp.port`` -> ``destinations.x.port``."""
-    parts = [str(p) for p in loc]
-    if len(parts) >= 3 and parts[0] == "destinations" and parts[2] in ("sftp", "s3"):
-        del parts[2]
-    return ".".join(parts)
-
-
-def _raise(path: Path, field: str, error: Mapping[str, Any]) -> Any:
-    kind, value = error["type"], error.get("input")
-    got = None if kind == "missing" else repr(value)
-    if field.endswith("_env"):
-        got = "something else"  # it may be the secret itself, pasted by mistake: never echo it
-    if kind == "union_tag_invalid" and isinstance(value, Mapping):
-        got = repr(value.get("type"))
-    if field.endswith("[key]"):
-        field, expected = field.rsplit(".", 2)[0], (
-            "destination names as text (YAML reads unquoted yes, no, on, off, true, false as booleans: quote them)"
-        )
-        raise DestinationConfigError(path, field, expected, got)
-    expected = {
-        "missing": "a value (this key is required)",
-        "extra_forbidden": "no such key (see config/destinations.example.yaml for every field)",
-        "literal_error": str(error["msg"]).replace("Input should be ", "one of "),
-        "union_tag_invalid": "type: sftp or s3",
-        "union_tag_not_found": "a 'type' key: sftp or s3",
-        "string_pattern_mismatch": _pattern_hint(field),
-    }.get(kind) or str(error["msg"]).replace("Value error, ", "").replace("Input should be ", "")
-    raise DestinationConfigError(path, field, expected, got)
-
-
-def _pattern_hint(field: str) -> str:
-    if field.endswith("remote_base_path"):
-        return "an absolute remote path such as /upload/dnb"
-    if field.endswith("host_key_fingerprint"):
-        return "a fingerprint as `ssh-keygen -lf` prints it: SHA256: and 43 base64 characters"
-    if field.endswith("endpoint_url"):
-        return "an http:// or https:// URL"
-    return "a value of the documented form"
+        field, form, got = first_problem(error, model=_File)
+        if form == KNOWN_KEY:
+            form += " (config/destinations.example.yaml shows every field)"
+        raise DestinationConfigError(path, field, form, got) from None
 
 
 def _local_format(config: LocalConfig) -> DestinationFormat:

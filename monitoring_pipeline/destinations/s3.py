@@ -2,15 +2,26 @@
 
 A PUT is atomic by nature: an object becomes visible whole when the request completes, never partially,
 so no temporary names are needed. Files above ``multipart_threshold_bytes`` go up in parts
-(``upload_fileobj``), which S3 also exposes only once completed. Each object carries its sha256 in
-its metadata (``x-amz-meta-sha256``), so verifying a day costs one HEAD per file, not a download.
+(``upload_fileobj``), which S3 also exposes only once completed.
+
+Checksums are the server's: every upload asks S3 for a SHA-256 (``ChecksumAlgorithm``); S3 checks it against
+the bytes it received (a single PUT carries ours, so a corrupted upload is refused) and keeps it with the
+object. Verifying a day reads it back with one HEAD per object (``ChecksumMode``), not a download. A
+multipart object's SHA-256 is of its parts' SHA-256s (``<base64>-<parts>``): we compute the same from our
+bytes at upload and record it (``x-amz-meta-sha256-parts``) to compare. Objects uploaded by older versions
+have no SHA-256 kept by S3: their sha256 recorded in metadata (``x-amz-meta-sha256``, still written) is what
+is compared for them.
+
 botocore retries throttling, 5xx and dropped connections itself (standard mode, bounded attempts);
 ``retries`` adds up the attempts it reports.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +30,7 @@ import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from s3transfer.utils import ChunksizeAdjuster
 
 from monitoring_pipeline.destinations.base import (
     DestinationAuthError,
@@ -28,9 +40,13 @@ from monitoring_pipeline.destinations.base import (
     put_in_parallel,
 )
 
+log = logging.getLogger(__name__)
+
 SHA256_METADATA = "sha256"
+PARTS_METADATA = "sha256-parts"  # the composite SHA-256 S3 computes for a multipart upload, as we expect it
 _AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
 _DELETE_BATCH = 1000  # S3's limit per DeleteObjects call
+_REFUSALS_SHOWN = 10
 
 
 def describe_s3(bucket: str, prefix: str, endpoint_url: str | None) -> str:
@@ -63,6 +79,32 @@ class S3Settings:
                 f"S3 destination {self.name!r}: expected both access_key_id and secret_access_key, or neither "
                 f"(then boto3's default credential chain applies: instance role, AWS_* variables, ...)"
             )
+
+
+def composite_sha256(data: bytes, part_size: int) -> str:
+    """The SHA-256 S3 computes for ``data`` uploaded in parts of ``part_size``: of the parts' SHA-256s."""
+    parts = [hashlib.sha256(data[start : start + part_size]).digest() for start in range(0, len(data), part_size)]
+    return f"{base64.b64encode(hashlib.sha256(b''.join(parts)).digest()).decode()}-{len(parts)}"
+
+
+def stored_sha256(head: dict[str, Any]) -> str:
+    """The sha256 (hex) of an object, from a HEAD with ``ChecksumMode`` enabled: the one S3 computed, else the
+    one recorded in its metadata (objects uploaded before we asked S3 for checksums); "" when neither fits."""
+    metadata = head.get("Metadata") or {}
+    recorded = str(metadata.get(SHA256_METADATA, ""))
+    checksum = str(head.get("ChecksumSHA256") or "")
+    if not checksum:
+        log.debug("no SHA-256 kept by S3 (an older upload): comparing the sha256 recorded in its metadata")
+        return recorded
+    value, _, parts = checksum.partition("-")
+    multipart = parts or head.get("ChecksumType") == "COMPOSITE" or "-" in str(head.get("ETag", ""))
+    if multipart:
+        # Of the parts' checksums: it matches what we computed from our bytes only if S3 holds our bytes.
+        return recorded if value and value == str(metadata.get(PARTS_METADATA, "")).partition("-")[0] else ""
+    try:
+        return base64.b64decode(value, validate=True).hex()
+    except ValueError:
+        return ""
 
 
 class S3Store:
@@ -133,14 +175,18 @@ class S3Store:
     def put(self, path: str, data: bytes, sha256: str) -> None:
         try:
             if len(data) >= self.settings.multipart_threshold_bytes:
+                part_size = ChunksizeAdjuster().adjust_chunksize(self._transfer.multipart_chunksize, len(data))
+                metadata = {SHA256_METADATA: sha256, PARTS_METADATA: composite_sha256(data, part_size)}
                 self._client.upload_fileobj(
                     io.BytesIO(data), self.settings.bucket, self._key(path),
-                    ExtraArgs={"Metadata": {SHA256_METADATA: sha256}}, Config=self._transfer,
+                    ExtraArgs={"Metadata": metadata, "ChecksumAlgorithm": "SHA256"}, Config=self._transfer,
                 )
             else:
+                # Our SHA-256 goes with the bytes: S3 refuses the PUT if what it received differs.
                 self._count(self._client.put_object(
                     Bucket=self.settings.bucket, Key=self._key(path), Body=data,
-                    Metadata={SHA256_METADATA: sha256},
+                    Metadata={SHA256_METADATA: sha256}, ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode(),
                 ))
         except (ClientError, BotoCoreError) as error:
             raise self._error(f"uploading {path}", error) from None
@@ -160,27 +206,39 @@ class S3Store:
         return sorted(files)
 
     def sha256(self, path: str) -> str | None:
+        """The SHA-256 S3 computed for the stored object (hex); see the module docstring for multipart objects
+        and objects uploaded by older versions. "" when it cannot match (an object written by someone else)."""
         try:
-            head = self._count(self._client.head_object(Bucket=self.settings.bucket, Key=self._key(path)))
+            head = self._count(self._client.head_object(
+                Bucket=self.settings.bucket, Key=self._key(path), ChecksumMode="ENABLED"
+            ))
         except ClientError as error:
             if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
                 return None
             raise self._error(f"reading {path}", error) from None
         except BotoCoreError as error:
             raise self._error(f"reading {path}", error) from None
-        # An object written by someone else has no recorded checksum: "" never matches, so it is re-uploaded.
-        return str(head.get("Metadata", {}).get(SHA256_METADATA, ""))
+        return stored_sha256(head)
 
     def delete(self, paths: list[str]) -> None:
+        refused: list[str] = []
         try:
             for start in range(0, len(paths), _DELETE_BATCH):
                 batch = paths[start : start + _DELETE_BATCH]
-                self._count(self._client.delete_objects(
+                response = self._count(self._client.delete_objects(
                     Bucket=self.settings.bucket,
                     Delete={"Objects": [{"Key": self._key(p)} for p in batch], "Quiet": True},
                 ))
+                # DeleteObjects answers 200 even when it deleted nothing: each refusal is in Errors.
+                refused += [f"{self._relative(str(e.get('Key', '')))} ({e.get('Code') or 'error'})"
+                            for e in response.get("Errors") or []]
         except (ClientError, BotoCoreError) as error:
             raise self._error(f"deleting {len(paths)} object(s)", error) from None
+        if refused:
+            shown = ", ".join(refused[:_REFUSALS_SHOWN]) + (", ..." if len(refused) > _REFUSALS_SHOWN else "")
+            raise DestinationError(
+                f"{self.describe()}: deleting {len(paths)} object(s) failed for {len(refused)}: {shown}"
+            )
 
     def sweep_temporary(self, prefix: str, older_than_seconds: float) -> int:
         return 0  # PUTs leave no temporary objects; S3 expires abandoned multipart parts by lifecycle rule

@@ -6,12 +6,13 @@
   verification off for local testing and says so loudly in the log on every connection.
 - **One connection** (one SSH transport) serves the whole run, with keep-alives; uploads of many files
   run over several SFTP sessions (channels) of that connection in parallel threads.
-- **Connection loss** (reset, EOF, timeout, a restarted server) reconnects and retries the operation with
-  exponential backoff, a bounded number of times; ``retries`` counts them. Refused credentials and
-  host keys are not retried.
-- **Atomic uploads:** each file is written to ``.<name>.<random>.tmp`` in its final directory and renamed
-  with the OpenSSH ``posix-rename`` extension (remove + rename where a server lacks it), so nobody
-  downstream sees a partial file under its final name.
+- **Connection loss** (reset, EOF, timeout, a restarted server, a session the server ended), told by the
+  transport's and the channel's state, reconnects and retries the operation with exponential backoff, a
+  bounded number of times; ``retries`` counts them. Refused credentials and host keys are not retried,
+  nor is anything the server refuses (permission, a full disk): those are reported at once.
+- **Atomic uploads:** each file is written to ``.<name>.<random>.tmp`` in its final directory, its size
+  checked, and renamed with the OpenSSH ``posix-rename`` extension (remove + rename only where a server
+  lacks it), so nobody downstream sees a partial file under its final name.
 """
 
 from __future__ import annotations
@@ -177,12 +178,41 @@ def load_private_key(text: str | None, path: str | None, passphrase: str | None)
         raise DestinationAuthError(f"SFTP client key ({source}) cannot be loaded: {reason}") from None
 
 
-def _is_connection_loss(error: BaseException) -> bool:
+def is_connection_loss(error: BaseException) -> bool:
+    """Whether reconnecting may help: the connection failed, not the server's answer.
+
+    The server's refusals (paramiko's ``IOError`` from an SFTP status: no such file, permission denied, or
+    a bare ``Failure`` for a full disk or quota, whose errno is None) are final and reported at once.
+    ``_session`` turns anything raised while the transport or the session's channel died into
+    ``_ConnectionLost``, whatever paramiko raised.
+    """
     if isinstance(error, DestinationAuthError | HostKeyError):
         return False
-    if isinstance(error, _ConnectionLost | EOFError | ConnectionError | socket.timeout | paramiko.SSHException):
-        return True
-    return isinstance(error, OSError) and error.errno in (None, errno.ECONNRESET, errno.EPIPE, errno.ETIMEDOUT)
+    return isinstance(error, _ConnectionLost | EOFError | ConnectionError | TimeoutError | paramiko.SSHException)
+
+
+def rename_unsupported(error: OSError) -> bool:
+    """Whether a failed ``posix-rename`` means the server lacks the extension (SSH_FX_OP_UNSUPPORTED).
+
+    paramiko keeps only the server's text for that status ("Operation unsupported" from OpenSSH and paramiko's
+    server); any other failure of the rename is the server refusing it, and is reported, never worked around
+    by removing the existing file first.
+    """
+    return error.errno == errno.EOPNOTSUPP or "unsupported" in str(error).lower()
+
+
+def _refused(error: OSError, what: str) -> OSError:
+    """The server's refusal of ``what``, in words, keeping its errno."""
+    detail = error.strerror or str(error) or type(error).__name__
+    if error.errno is None and detail == "Failure":  # SSH_FX_FAILURE: the server gives no cause
+        detail += " (the SFTP server gives no reason: a full disk, a quota or something in the way are common causes)"
+    refused = OSError(f"{what}: {detail}")
+    refused.errno = error.errno
+    return refused
+
+
+def _ended(channel: paramiko.Channel) -> bool:
+    return bool(channel.closed or channel.eof_received)
 
 
 class _ConnectionLost(Exception):
@@ -296,7 +326,10 @@ class SftpStore:
         except BaseException as error:
             if isinstance(error, socket.timeout):
                 transport.close()  # unusable now; the retry reconnects
-            if not transport.is_active():
+            # The state of the connection, not the exception, says whether it was lost: paramiko raises
+            # OSError("Socket is closed"), EOFError or SSHException when a session's channel or the transport
+            # dies. A session the server ended is dropped (the retry opens another on the same connection).
+            if not transport.is_active() or (sftp is not None and _ended(sftp.get_channel())):
                 if isinstance(error, _ConnectionLost):
                     raise
                 raise _ConnectionLost(f"connection lost: {str(error) or type(error).__name__}") from error
@@ -325,7 +358,7 @@ class SftpStore:
             wait=wait_exponential_jitter(
                 multiplier=s.initial_backoff_seconds, max=s.max_backoff_seconds, jitter=s.initial_backoff_seconds
             ),
-            retry=retry_if_exception(_is_connection_loss),
+            retry=retry_if_exception(is_connection_loss),
             before_sleep=self._count_retry,
             reraise=True,
         )
@@ -338,7 +371,7 @@ class SftpStore:
         except Exception as error:
             attempts = retrying.statistics.get("attempt_number", 1)
             detail = str(error) or type(error).__name__
-            if _is_connection_loss(error):
+            if is_connection_loss(error):
                 raise DestinationError(
                     f"{self.describe()}: {what} failed after {attempts} attempt(s): {detail}"
                 ) from None
@@ -382,7 +415,7 @@ class SftpStore:
             except OSError:
                 created = False
             if not created:
-                raise OSError(error.errno, f"creating {directory}: {error.strerror or error}") from None
+                raise _refused(error, f"creating {directory}") from None
         self._directories.add(directory)
 
     def _upload(self, sftp: paramiko.SFTPClient, path: str, data: bytes) -> None:
@@ -394,11 +427,16 @@ class SftpStore:
             with sftp.open(temp, "wb") as handle:
                 handle.set_pipelined(True)
                 handle.write(data)
+            # Pipelined writes drop the server's answers (paramiko reads no status of a pipelined write), so a
+            # write refused for a full disk or a quota would go unnoticed: the size tells (as paramiko's putfo).
+            stored = sftp.stat(temp).st_size
+            if stored != len(data):
+                raise OSError(f"the server stored {stored} of {len(data)} bytes of {temp} (a full disk or a quota?)")
             try:
                 sftp.posix_rename(temp, final)
             except OSError as error:
-                if "unsupported" not in str(error).lower() and error.errno not in (errno.EOPNOTSUPP, None):
-                    raise
+                if not rename_unsupported(error):
+                    raise _refused(error, f"renaming {temp} to {final}") from None
                 with suppress(FileNotFoundError):
                     sftp.remove(final)
                 sftp.rename(temp, final)

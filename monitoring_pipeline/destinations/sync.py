@@ -15,6 +15,7 @@ sha256 and the sha256 of the local file it came from, each row written right aft
 from __future__ import annotations
 
 import gzip
+import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -34,6 +35,8 @@ from monitoring_pipeline.notifications.exports import (
 )
 from monitoring_pipeline.storage.local_files import sha256_bytes
 from monitoring_pipeline.storage.schema import dnb_file_manifest
+
+log = logging.getLogger(__name__)
 
 LOCAL = "local"
 # A temporary file older than this belongs to an upload that died (uploads of one file take seconds).
@@ -224,9 +227,10 @@ def sync_day(
             store.put_many(batch, on_stored=stored)
             with lock:
                 writer.flush()
-    finally:
+    except BaseException as error:
         with lock:
-            writer.flush()  # every file that landed keeps its row, even when a later one failed
+            _keep_rows_of_landed_files(writer, store.name, error)
+        raise
 
     if rebuild:
         extra = sorted(set(listing) - set(planned))
@@ -240,6 +244,18 @@ def sync_day(
     result.retries = store.retries - retries_before
     result.seconds = time.monotonic() - started
     return result
+
+
+def _keep_rows_of_landed_files(writer: ManifestWriter, destination: str, failure: BaseException) -> None:
+    """Record the files that landed before ``failure``; if the database fails too, say so and keep ``failure``
+    (why the copy failed) as the error raised: the next run uploads those files again, nothing is lost."""
+    try:
+        writer.flush()
+    except Exception as error:
+        note = (f"the manifest rows of the files copied to {destination} before this failure could not be recorded "
+                f"({type(error).__name__}): the next run copies them again")
+        failure.add_note(note)
+        log.warning("%s", note, exc_info=error)
 
 
 def _batches(

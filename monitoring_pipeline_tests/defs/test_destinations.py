@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import importlib
 import itertools
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -177,6 +178,25 @@ def test_the_s3_asset_copies_the_day_and_a_rebuild_changes_nothing(pipeline, s3_
     assert check(rebuild, "s3_files_match_local").passed
 
 
+def test_a_local_file_gone_before_its_copy_is_named_in_the_destination_status(pipeline, running_sshd):
+    asset = build_destination_asset(pipeline.settings, "sftp", "sftp", pipeline.day_assets[1])
+    base = f"{running_sshd.remote_root}/vanished-{uuid.uuid4().hex[:8]}"
+    assert pipeline.materialize_day(today(), landing_run=True).success  # local files only
+    gone = sorted((pipeline.data_dir / day_prefix(today())).rglob("*.json"))[0]
+    gone.unlink()  # deleted by hand (or a clean-up job) after notification_files listed it
+
+    result = dg.materialize([*pipeline.day_assets, asset], selection=[asset.key], partition_key=today().isoformat(),
+                            resources={**pipeline.resources, "sftp_destination": sftp_resource(running_sshd, base)},
+                            raise_on_error=False)
+
+    assert not result.success
+    error = destination_states(pipeline.engine)["sftp"].last_error
+    relative = gone.relative_to(pipeline.data_dir).as_posix()
+    assert error == (f"FileNotFoundError: the local file {relative} is gone (the manifest lists it; the next run of "
+                     "notification_files for the day writes it again)")
+    assert str(pipeline.data_dir) not in error
+
+
 DESTINATIONS_YAML = """\
 local:
   formats: [json, parquet]
@@ -251,11 +271,18 @@ class KillingSftpDestination(SftpDestinationResource):
     def build_store(self):  # type: ignore[no-untyped-def]
         store = super().build_store()
         put, landed, server = store.put, itertools.count(1), _SERVERS[self.port]
+        # No new file starts while the server is being killed (finding its processes takes a /proc scan, long
+        # enough on a busy machine for the other sessions to upload every file left).
+        not_killing = threading.Event()
+        not_killing.set()
 
         def put_then_kill(path: str, data: bytes, sha256: str) -> None:
+            not_killing.wait()
             put(path, data, sha256)
             if next(landed) == self.kill_after:
+                not_killing.clear()
                 server.kill()  # type: ignore[attr-defined]
+                not_killing.set()
 
         store.put = put_then_kill  # type: ignore[method-assign]
         return store

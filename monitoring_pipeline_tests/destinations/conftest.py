@@ -45,21 +45,44 @@ def running_sshd(sshd: SshdServer) -> Iterator[SshdServer]:
     sshd.start()
 
 
-@pytest.fixture
-def sftp_settings(running_sshd: SshdServer) -> SftpSettings:
+def settings_for(server: SshdServer) -> SftpSettings:
     """Key authentication, known_hosts verification, a fresh remote base folder, quick retries."""
     return SftpSettings(
-        host=running_sshd.host,
-        port=running_sshd.port,
-        username=running_sshd.user,
-        remote_base_path=f"{running_sshd.remote_root}/{uuid.uuid4().hex[:10]}",
-        private_key_path=str(running_sshd.client_key),
-        known_hosts_path=str(running_sshd.known_hosts),
+        host=server.host,
+        port=server.port,
+        username=server.user,
+        remote_base_path=f"{server.remote_root}/{uuid.uuid4().hex[:10]}",
+        private_key_path=str(server.client_key),
+        known_hosts_path=str(server.known_hosts),
         max_attempts=3,
         initial_backoff_seconds=0.05,
         max_backoff_seconds=0.2,
         connect_timeout_seconds=5,
     )
+
+
+@pytest.fixture
+def sftp_settings(running_sshd: SshdServer) -> SftpSettings:
+    return settings_for(running_sshd)
+
+
+# Files the full server's disk takes, in bytes (see full_sshd).
+FULL_AT = 64 * 1024
+
+
+@pytest.fixture(scope="module")
+def full_sshd() -> Iterator[SshdServer]:
+    """An sshd of its own whose files cannot grow beyond FULL_AT bytes (RLIMIT_FSIZE): a write beyond fails
+    on the server as on a full disk or a quota (sftp-server answers SSH_FX_FAILURE)."""
+    workdir = Path(tempfile.mkdtemp(prefix="mp-sshd-full-"))
+    try:
+        server = SshdServer.create(workdir, file_size_limit=FULL_AT).start()
+    except SshdUnavailable as error:
+        shutil.rmtree(workdir, ignore_errors=True)
+        pytest.fail(str(error))
+    yield server
+    server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture

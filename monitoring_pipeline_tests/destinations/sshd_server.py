@@ -10,6 +10,7 @@ with ``useradd`` when missing and its password set with ``chpasswd``.
 from __future__ import annotations
 
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -75,6 +76,8 @@ class SshdServer:
     port: int
     password: str = field(repr=False)
     process: subprocess.Popen[bytes] | None = None
+    # Bytes any file written by the server may hold (RLIMIT_FSIZE): writes beyond fail as on a full disk.
+    file_size_limit: int | None = None
 
     host = "127.0.0.1"
     user = SFTP_USER
@@ -104,7 +107,7 @@ class SshdServer:
         return fingerprint(self.host_key.with_suffix(".pub"))
 
     @classmethod
-    def create(cls, workdir: Path, port: int | None = None) -> SshdServer:
+    def create(cls, workdir: Path, port: int | None = None, file_size_limit: int | None = None) -> SshdServer:
         """Prepare keys, user, known_hosts and config in ``workdir`` (not yet started)."""
         uid, gid = ensure_sftp_user()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +116,7 @@ class SshdServer:
             if parent == Path("/"):
                 break
             parent.chmod(parent.stat().st_mode | 0o011)
-        server = cls(workdir=workdir, port=port or free_port(), password=_PASSWORD)
+        server = cls(workdir=workdir, port=port or free_port(), password=_PASSWORD, file_size_limit=file_size_limit)
         generate_key(server.host_key, "mp-test-host")
         generate_key(server.client_key, "mp-test-client")
         authorized = workdir / "authorized_keys"
@@ -159,6 +162,7 @@ class SshdServer:
         self.process = subprocess.Popen(
             [str(SSHD), "-D", "-e", "-f", str(self.workdir / "sshd_config")],
             stdout=log, stderr=log, start_new_session=True,
+            preexec_fn=self._limit_file_size if self.file_size_limit is not None else None,
         )
         log.close()
         deadline = time.monotonic() + 15
@@ -175,6 +179,13 @@ class SshdServer:
         log_tail = self.log_path.read_text()[-2000:]
         raise SshdUnavailable(f"sshd did not accept connections on port {self.port}: {log_tail}")
 
+    def _limit_file_size(self) -> None:
+        """In the server's process, before exec: cap file sizes; a write beyond then fails with EFBIG, which
+        sftp-server reports as SSH_FX_FAILURE, as it does ENOSPC or EDQUOT (SIGXFSZ would kill it instead)."""
+        assert self.file_size_limit is not None
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_size_limit, self.file_size_limit))
+
     def kill(self) -> None:
         """SIGKILL the listener and every connection it serves (each runs in its own session)."""
         if self.process is None:
@@ -187,6 +198,17 @@ class SshdServer:
 
     def stop(self) -> None:
         self.kill()
+
+    def end_sftp_sessions(self) -> int:
+        """SIGKILL the processes serving SFTP sessions (``sshd: <user>@internal-sftp``), as when sftp-server
+        crashes: their channels close while the connections stay up. Returns how many were ended."""
+        ended = 0
+        for pid in _descendants(self.process.pid) if self.process is not None else []:
+            with suppress(OSError):
+                if b"@internal-sftp" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
+                    ended += 1
+        return ended
 
 
 def _descendants(pid: int) -> list[int]:

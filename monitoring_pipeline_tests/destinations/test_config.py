@@ -84,23 +84,31 @@ def test_the_environment_overrides_the_local_formats(tmp_path, monkeypatch):
     ("change", "field", "expected"),
     [
         (("host: sftp.example.com", "host: sftp.example.com\n    port: 70000"), "destinations.partner.port",
-         "less than or equal to 65535"),
-        (("type: sftp", "type: ftp"), "destinations.partner", "type: sftp or s3"),
+         "an integer of at most 65535, got 70000"),
+        (("type: sftp", "type: ftp"), "destinations.partner", "type: sftp or s3, got 'ftp'"),
+        (("    type: sftp\n", ""), "destinations.partner", "a 'type' key: sftp or s3"),
         (("remote_base_path: /upload", "remote_base_path: upload"), "destinations.partner.remote_base_path",
-         "an absolute remote path"),
+         "an absolute remote path such as /upload/dnb, got 'upload'"),
+        (("known_hosts_path: known_hosts", "host_key_fingerprint: 'MD5:ab:cd'"),
+         "destinations.partner.host_key_fingerprint", "a fingerprint as `ssh-keygen -lf` prints it"),
         (("formats: [csv]", "formats: [parquet]"), "destinations.partner.formats",
          "formats the local export writes (json, csv"),
+        (("formats: [json, csv]", "formats: [json, xml]"), "local.formats[1]", "one of json, csv or parquet"),
         (("known_hosts_path: known_hosts", "known_hosts_path: missing"), "destinations.partner.known_hosts_path",
          "an existing file"),
         (("    known_hosts_path: known_hosts\n", ""), "destinations.partner.known_hosts_path",
          "exactly one of known_hosts_path, host_key_fingerprint or insecure_accept_any_host_key"),
         (("    password_env: PARTNER_SFTP_PASSWORD\n", ""), "destinations.partner.private_key_path",
          "a client key"),
-        (("host: sftp.example.com", "hostname: sftp.example.com"), "destinations.partner.hostname", "no such key"),
+        (("host: sftp.example.com", "hostname: sftp.example.com"), "destinations.partner.hostname",
+         "a known key (config/destinations.example.yaml shows every field), got unknown key 'hostname' "
+         "(did you mean 'host'?)"),
+        (("local:", "locale:"), "locale", "did you mean 'local'?"),
         (("host: sftp.example.com", "host: sftp.example.com\n    catch_up_days: -1"),
-         "destinations.partner.catch_up_days", "greater than or equal to 0"),
+         "destinations.partner.catch_up_days", "an integer of at least 0"),
         (("  partner:", "  Partner:"), "destinations.Partner", "a destination name"),
-        (("  partner:", "  off:"), "destinations", "destination names as text"),
+        (("  partner:", "  off:"), "destinations", "keys as text (YAML reads unquoted yes, no, on, off"),
+        (("  partner:", "  other: 3\n  partner:"), "destinations.other", "a mapping, got 3"),
     ],
 )
 def test_mistakes_name_the_file_the_field_and_the_expected_form(tmp_path, change, field, expected):
@@ -110,10 +118,40 @@ def test_mistakes_name_the_file_the_field_and_the_expected_form(tmp_path, change
     assert message.startswith(f"{path}: {field}: expected ") and expected in message, message
 
 
+def test_a_mistake_in_an_s3_destination_names_its_field_without_the_union_tag(tmp_path):
+    text = VALID + "  s3:\n    type: s3\n    bucket: b\n"
+    message = error_of(write(tmp_path, text))
+    assert message == f"{tmp_path / 'destinations.yaml'}: destinations.s3.bucket: expected text of at least 3 " \
+                      "characters, got 'b'"
+
+
+@pytest.mark.parametrize("name", ["partner_sftp_password", "PartnerPassword", "PARTNER-PASSWORD", "1PASSWORD"])
+def test_environment_variable_names_must_be_upper_case(tmp_path, name):
+    message = error_of(write(tmp_path, VALID.replace("PARTNER_SFTP_PASSWORD", name)))
+    assert "destinations.partner.password_env: expected the NAME of an environment variable, in upper case " \
+           "(e.g. SFTP_PASSWORD)" in message
+    assert name not in message  # it may be the secret itself
+
+
 def test_a_secret_pasted_instead_of_a_variable_name_is_never_echoed(tmp_path):
-    message = error_of(write(tmp_path, VALID.replace("PARTNER_SFTP_PASSWORD", "'hunter2 is my password'")))
-    assert "password_env" in message and "NAME of an environment variable" in message
-    assert "hunter2" not in message
+    for secret in ("'hunter2 is my password'", "sk_live_51HxSECRET"):
+        message = error_of(write(tmp_path, VALID.replace("PARTNER_SFTP_PASSWORD", secret)))
+        assert "password_env" in message and "NAME of an environment variable" in message
+        assert secret.strip("'") not in message
+
+
+def test_an_s3_variable_name_in_lower_case_is_refused_without_being_echoed(tmp_path):
+    text = VALID + ("  archive:\n    type: s3\n    bucket: archive-bucket\n    access_key_id_env: AKIAEXAMPLE\n"
+                    "    secret_access_key_env: wJalrXUtnFEMI/K7MDENG\n")
+    message = error_of(write(tmp_path, text))
+    assert "destinations.archive.secret_access_key_env: expected the NAME of an environment variable" in message
+    assert "wJalrXUtnFEMI" not in message
+
+
+def test_a_file_that_is_not_a_mapping_is_named(tmp_path):
+    message = error_of(write(tmp_path, "- sftp\n"))
+    expected = "expected a mapping with the keys local and destinations, got a list"
+    assert message == f"{tmp_path / 'destinations.yaml'}: {expected}"
 
 
 def test_a_missing_file_is_named(tmp_path):

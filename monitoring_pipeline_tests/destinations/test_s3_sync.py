@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
+import json
 
 import boto3
 import pytest
+from boto3.s3.transfer import TransferConfig
 
 from monitoring_pipeline.destinations.base import DestinationError
 from monitoring_pipeline.destinations.s3 import S3Store
@@ -95,8 +99,82 @@ def test_large_files_go_up_as_multipart_uploads_with_their_checksum(sqlite_engin
     result = sync_day(sqlite_engine, local.settings, store, JSON, DAY, rebuild=False)
     assert result.files_written == 2
     for path in local.paths:
-        head = bucket.head_object(Bucket=s3_settings.bucket, Key=f"dnb/{path}")
+        head = bucket.head_object(Bucket=s3_settings.bucket, Key=f"dnb/{path}", ChecksumMode="ENABLED")
         assert head["ETag"].strip('"').endswith("-1")  # a multipart upload (of one part here)
         assert head["Metadata"]["sha256"] == hashlib.sha256(local.read(path)).hexdigest()
+        # S3's checksum of a multipart object is of its parts' checksums: computed by the server from the parts.
+        one_part = hashlib.sha256(local.read(path)).digest()
+        assert head["ChecksumSHA256"].split("-")[0] == b64(hashlib.sha256(one_part).digest())
     assert verify_day(sqlite_engine, store, JSON, DAY, checksums=True) == []
+
+    # Other bytes of the same size, under our metadata copied over: only S3's own checksum tells.
+    replaced = local.paths[0]
+    head = bucket.head_object(Bucket=s3_settings.bucket, Key=f"dnb/{replaced}")
+    bucket.upload_fileobj(io.BytesIO(b"x" * head["ContentLength"]), s3_settings.bucket, f"dnb/{replaced}",
+                          ExtraArgs={"Metadata": head["Metadata"], "ChecksumAlgorithm": "SHA256"},
+                          Config=TransferConfig(multipart_threshold=1_000_000))
+    assert verify_day(sqlite_engine, store, JSON, DAY, checksums=True) == [
+        f"{replaced}: sha256 on s3 differs from the manifest"]
+    repaired = sync_day(sqlite_engine, local.settings, store, JSON, DAY, rebuild=True)
+    assert repaired.paths == [replaced] and verify_day(sqlite_engine, store, JSON, DAY, checksums=True) == []
     store.close()
+
+
+def b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+def test_the_check_compares_the_checksum_s3_computed_not_our_metadata(local_day, store, bucket, s3_settings):
+    engine, day = local_day.engine, local_day.day
+    sync_day(engine, local_day.settings, store, JSON, day, rebuild=False)
+    for path in local_day.paths:
+        head = bucket.head_object(Bucket=s3_settings.bucket, Key=f"dnb/{path}", ChecksumMode="ENABLED")
+        assert head["ChecksumSHA256"] == b64(hashlib.sha256(local_day.read(path)).digest())
+
+    # Someone replaces an object with other bytes of the same size and copies our metadata (sha256) over.
+    replaced = local_day.paths[5]
+    original = local_day.read(replaced)
+    bucket.put_object(Bucket=s3_settings.bucket, Key=f"dnb/{replaced}", Body=bytes(b ^ 1 for b in original),
+                      Metadata={"sha256": hashlib.sha256(original).hexdigest()}, ChecksumAlgorithm="SHA256")
+
+    problems = verify_day(engine, store, JSON, day, checksums=True)
+    assert problems == [f"{replaced}: sha256 on s3 differs from the manifest"]
+    rebuild = sync_day(engine, local_day.settings, store, JSON, day, rebuild=True)
+    assert rebuild.paths == [replaced] and rebuild.files_repaired == 1
+    assert objects(bucket, s3_settings) == {p: local_day.read(p) for p in local_day.paths}
+
+
+def test_objects_uploaded_by_older_versions_are_verified_by_their_recorded_sha256(local_day, store, bucket,
+                                                                                   s3_settings):
+    engine, day = local_day.engine, local_day.day
+    sync_day(engine, local_day.settings, store, JSON, day, rebuild=False)
+    for path in local_day.paths:  # as the previous version uploaded them: sha256 in metadata, no S3 SHA-256
+        data = local_day.read(path)
+        bucket.put_object(Bucket=s3_settings.bucket, Key=f"dnb/{path}", Body=data,
+                          Metadata={"sha256": hashlib.sha256(data).hexdigest()})
+        head = bucket.head_object(Bucket=s3_settings.bucket, Key=f"dnb/{path}", ChecksumMode="ENABLED")
+        assert "ChecksumSHA256" not in head
+
+    assert verify_day(engine, store, JSON, day, checksums=True) == []
+    rebuild = sync_day(engine, local_day.settings, store, JSON, day, rebuild=True)
+    assert (rebuild.files_written, rebuild.files_unchanged, len(rebuild.verified)) == (0, 12, 12)
+
+
+def test_an_object_the_bucket_refuses_to_delete_fails_the_rebuild_naming_it(local_day, store, bucket, s3_settings):
+    engine, day = local_day.engine, local_day.day
+    sync_day(engine, local_day.settings, store, JSON, day, rebuild=False)
+    stray = local_day.paths[0].rsplit("/", 1)[0] + "/notifications_20260314_230000_000.json"
+    bucket.put_object(Bucket=s3_settings.bucket, Key=f"dnb/{stray}", Body=b"stray")
+    bucket.put_bucket_policy(Bucket=s3_settings.bucket, Policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
+                       "Resource": f"arn:aws:s3:::{s3_settings.bucket}/dnb/{stray}"}],
+    }))
+
+    with pytest.raises(DestinationError) as raised:
+        sync_day(engine, local_day.settings, store, JSON, day, rebuild=True)
+
+    message = str(raised.value)
+    assert message == f"{store.describe()}: deleting 1 object(s) failed for 1: {stray} (AccessDenied)"
+    assert S3_SECRET not in message and S3_KEY_ID not in message
+    assert stray in objects(bucket, s3_settings)
