@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from monitoring_pipeline.destinations.sync import stored_totals
 from monitoring_pipeline.storage.schema import destination_status
+from monitoring_pipeline.storage.upsert import upsert
 
 _s = destination_status.c
 _MAX_ERROR = 2000
@@ -48,14 +48,9 @@ def record_outcome(
         values.update(last_success_at=now, last_error=None)
     else:
         values.update(last_error=error[:_MAX_ERROR], last_error_at=now)
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(destination_status).values(**values)
-    upsert = insert.on_conflict_do_update(
-        index_elements=[_s.destination],
-        set_={name: insert.excluded[name] for name in values if name != "destination"},
-    )
+    # Only the columns given are updated: a failure keeps the last success time.
     with engine.begin() as connection:
-        connection.execute(upsert)
+        upsert(connection, destination_status, [values], keys=("destination",))
 
 
 def destination_states(engine: Engine) -> dict[str, DestinationState]:

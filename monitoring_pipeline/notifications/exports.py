@@ -28,7 +28,6 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Engine, delete, func, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 
 from monitoring_pipeline.dnb.identifiers import validate_reference
 from monitoring_pipeline.dnb.timestamps import format_millis
@@ -44,6 +43,7 @@ from monitoring_pipeline.storage.schema import (
     dnb_file_manifest,
     dnb_landed_notifications,
 )
+from monitoring_pipeline.storage.upsert import upsert
 
 FORMATS = ("json", "csv", "parquet")
 FORMAT_VERSION = "1.0"
@@ -369,19 +369,8 @@ class ManifestWriter:
     def flush(self) -> None:
         if not self._pending:
             return
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(dnb_file_manifest)
-        upsert = insert.on_conflict_do_update(
-            index_elements=[_m.destination, _m.path],
-            set_={
-                name: insert.excluded[name]
-                for name in (
-                    "delivery_day", "reference", "notification_count", "bytes", "sha256", "written_at", "source_sha256"
-                )
-            },
-        )
         with self._engine.begin() as connection:
-            connection.execute(upsert, self._pending)
+            upsert(connection, dnb_file_manifest, self._pending, keys=("destination", "path"))
         self._pending = []
 
     def delete(self, paths: Iterable[str]) -> None:
