@@ -138,7 +138,10 @@ def demo(host: str, client_id: str, client_secret: str, rate_limit: float, retry
          no_dagster: bool) -> None:
     """The demo: a seeded D&B emulator, the integration sandbox and `dagster dev` wired to both."""
     # A service manager's SIGTERM stops the demo like Ctrl-C does: dagster dev is asked to stop, not orphaned.
+    # SIGINT gets a handler too: started in the background it is inherited as ignored, and dagster dev, which
+    # inherits it, would then ignore the stop it is sent.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     scenario = _load_scenario(DEMO_SANDBOX_SCENARIO)
     config = _emulator_config(client_id, client_secret, rate_limit, retry_after, token_lifetime)
     server = EmulatorServer(config, host=host, port=emulator_port).start()

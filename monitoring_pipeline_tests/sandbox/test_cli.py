@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -115,6 +116,22 @@ def test_demo_stops_cleanly_on_sigterm() -> None:
         except httpx.ConnectError:
             continue
         raise AssertionError(f"{url} still answers after the demo stopped")
+
+
+def test_demo_started_in_the_background_still_stops_on_sigint() -> None:
+    """A shell starts background jobs with SIGINT ignored; the demo (and the dagster dev it starts) must not
+    inherit that, or they could not be stopped with it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitoring_pipeline.cli", "demo", "--no-dagster", "--emulator-port", "0",
+         "--sandbox-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    with running(process):
+        url_from(process.stdout, "Integration sandbox on")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
 
 
 def test_demo_passes_the_sandbox_to_dagster(monkeypatch) -> None:
