@@ -224,10 +224,10 @@ def db_upgrade() -> None:
     """Apply every pending migration (also done automatically on first use)."""
     from sqlalchemy.engine import make_url
 
-    from monitoring_pipeline.settings import NotificationSettings
+    from monitoring_pipeline.settings import ProjectSettings
     from monitoring_pipeline.storage.database import create_db_engine, migrate
 
-    url = NotificationSettings.from_env().database_url
+    url = ProjectSettings.from_env().database_url
     engine = create_db_engine(url)
     migrate(engine)
     click.echo(f"database at {make_url(url).render_as_string(hide_password=True)} is up to date")
@@ -241,22 +241,12 @@ def status(as_json: bool) -> None:
     health with the active provider of every failover group."""
     import json
 
-    from monitoring_pipeline.destinations.config import default_destinations_file
-    from monitoring_pipeline.notifications.registrations import default_registrations_dir
-    from monitoring_pipeline.probes.config import default_integrations_path
     from monitoring_pipeline.service_status import collect_status, render_text
-    from monitoring_pipeline.settings import NotificationSettings, state_dir
+    from monitoring_pipeline.settings import ProjectSettings
     from monitoring_pipeline.storage.database import shared_engine
 
-    settings = NotificationSettings.from_env()
-    report = collect_status(
-        shared_engine(settings.database_url),
-        default_destinations_file(),
-        settings.data_dir,
-        state_dir(),
-        default_registrations_dir(),
-        default_integrations_path(),
-    )
+    settings = ProjectSettings.from_env()
+    report = collect_status(shared_engine(settings.database_url), settings)
     click.echo(json.dumps(report, indent=2) if as_json else render_text(report))
 
 

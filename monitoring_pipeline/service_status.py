@@ -7,7 +7,6 @@ is reported as valid/expired with its remaining lifetime, never its value.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,12 @@ from monitoring_pipeline.config_errors import ConfigFileError
 from monitoring_pipeline.destinations.config import DestinationsConfig, load_destinations
 from monitoring_pipeline.destinations.status import destination_states
 from monitoring_pipeline.destinations.sync import LOCAL, stored_totals
-from monitoring_pipeline.dnb.client import PRODUCTION_BASE_URL
 from monitoring_pipeline.dnb.ratelimit import limiter_key
 from monitoring_pipeline.dnb.token_cache import CachedToken, FileTokenCache, SqlTokenCache
+from monitoring_pipeline.integrations import store as probe_store
+from monitoring_pipeline.integrations.config import IntegrationConfigError, load_integrations
 from monitoring_pipeline.notifications.registrations import RegistrationConfigError, load_registrations
-from monitoring_pipeline.probes import store as probe_store
-from monitoring_pipeline.probes.config import IntegrationConfigError, load_integrations
-from monitoring_pipeline.settings import SettingsError
+from monitoring_pipeline.settings import DnbSettings, ProjectSettings, SettingsError
 from monitoring_pipeline.storage.schema import dnb_registration_status
 
 
@@ -32,14 +30,15 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") if moment else None
 
 
-def destinations_status(engine: Engine, destinations_file: Path | None, data_dir: Path) -> list[dict[str, Any]]:
+def destinations_status(engine: Engine, destinations_file: Path | None, data_dir: Path,
+                        settings: ProjectSettings | None = None) -> list[dict[str, Any]]:
     """The local export and every remote destination, declared or only recorded in ``destination_status``.
 
     A destinations file that cannot be loaded is reported as a row with ``error`` (and the destinations
     recorded in the database are still listed), not raised: the rest of the report still matters.
     """
     try:
-        config: DestinationsConfig | None = load_destinations(destinations_file)
+        config: DestinationsConfig | None = load_destinations(destinations_file, settings)
         problem = None
     except (ConfigFileError, SettingsError) as error:
         config, problem = None, str(error)
@@ -74,10 +73,9 @@ def destinations_status(engine: Engine, destinations_file: Path | None, data_dir
     return rows
 
 
-def dnb_token_status(engine: Engine, state_dir: Path) -> dict[str, Any]:
+def dnb_token_status(engine: Engine, state_dir: Path, dnb: DnbSettings) -> dict[str, Any]:
     """Whether this deployment holds a valid D&B token (shared cache: PostgreSQL, else the 0600 file)."""
-    client_id = os.environ.get("DNB_CLIENT_ID")
-    base_url = os.environ.get("DNB_BASE_URL") or PRODUCTION_BASE_URL
+    client_id, base_url = dnb.client_id, dnb.base_url
     if not client_id:
         return {"configured": False, "base_url": base_url, "token": "not configured (DNB_CLIENT_ID is not set)"}
     key = limiter_key(base_url, client_id)
@@ -168,20 +166,13 @@ def integrations_status(engine: Engine, integrations_path: Path) -> dict[str, An
     return {"file": str(integrations_path), "error": problem, "integrations": rows, "failover": routing}
 
 
-def collect_status(
-    engine: Engine,
-    destinations_file: Path | None,
-    data_dir: Path,
-    state_dir: Path,
-    registrations_dir: Path,
-    integrations_path: Path,
-) -> dict[str, Any]:
+def collect_status(engine: Engine, settings: ProjectSettings) -> dict[str, Any]:
     return {
         "generated_at": _iso(datetime.now(UTC)),
-        "destinations": destinations_status(engine, destinations_file, data_dir),
-        "dnb": dnb_token_status(engine, state_dir),
-        "registrations": registrations_status(engine, registrations_dir),
-        "integrations": integrations_status(engine, integrations_path),
+        "destinations": destinations_status(engine, settings.destinations_file, settings.data_dir, settings),
+        "dnb": dnb_token_status(engine, settings.home, settings.dnb),
+        "registrations": registrations_status(engine, settings.registrations_dir),
+        "integrations": integrations_status(engine, settings.integrations_file),
     }
 
 

@@ -1,73 +1,133 @@
-"""Typed settings from the environment. Secrets are only ever read from environment variables."""
+"""The project's settings: the one place that reads the environment (and the ``.env`` file beside it).
+
+Everything else receives a ``ProjectSettings``. Secrets are never read here: resources take them as ``dg.EnvVar``
+(the UI shows the variable's name, never its value) and configuration files name the variables that hold them.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 ENV_HOME = "MONITORING_PIPELINE_HOME"
+ENV_DATABASE_URL = "DATABASE_URL"
+ENV_REGISTRATIONS_DIR = "MONITORING_PIPELINE_REGISTRATIONS_DIR"
+ENV_DESTINATIONS = "MONITORING_PIPELINE_DESTINATIONS"
+ENV_INTEGRATIONS_CONFIG = "INTEGRATIONS_CONFIG"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+FORMATS = ("json", "csv", "parquet")
+PRODUCTION_DNB_URL = "https://plus.dnb.com"
 
 
 class SettingsError(ValueError):
     """An environment variable holds something unusable; the message names it and the expected form."""
 
 
-def state_dir() -> Path:
+def load_env_file(path: Path = Path(".env")) -> list[str]:
+    """Add the variables of a ``.env`` file (as Dagster reads it) that the environment does not set already.
+
+    Commands call this first, so ``monitoring-pipeline status`` in a second terminal sees what the demo (or the
+    operator) wrote there. Returns the names it set.
+    """
+    if not path.is_file():
+        return []
+    added = []
+    for name, value in dotenv_values(path).items():
+        if value is not None and name not in os.environ:
+            os.environ[name] = value
+            added.append(name)
+    return added
+
+
+def state_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Private directory for state shared by this deployment's processes (token cache, rate-limit slots).
 
     ``$MONITORING_PIPELINE_HOME`` when set, else ``~/.monitoring_pipeline``.
     """
-    configured = os.environ.get(ENV_HOME)
+    configured = (os.environ if environ is None else environ).get(ENV_HOME)
     return Path(configured).expanduser() if configured else Path.home() / ".monitoring_pipeline"
 
 
 @dataclass(frozen=True)
-class NotificationSettings:
-    """How notifications are landed, partitioned and stored (see the README's settings table)."""
+class DnbSettings:
+    """How to reach D&B Direct+ (the consumer key and secret are read by the resource, as ``dg.EnvVar``)."""
 
-    database_url: str
+    base_url: str = PRODUCTION_DNB_URL
+    api_version: str = "v3"
+    rate_limit_per_second: float = 5.0
+    client_id_configured: bool = False
+    client_id: str | None = None  # not a secret: named in `status`, never the secret itself
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    """Every setting of the project (see the README's settings table), read once from the environment."""
+
+    home: Path
+    database_url: str = field(repr=False)  # may carry a password
     data_dir: Path
-    formats: tuple[str, ...]
-    gzip: bool
     partitions_start: date
-    sensor_interval_seconds: int
-    tick_budget_seconds: float
-    run_interval_seconds: int
-    landing_max_age_minutes: float
+    registrations_dir: Path
+    integrations_file: Path
+    destinations_file: Path | None = None
+    # NOTIFICATION_FORMATS / NOTIFICATION_GZIP: override the destinations file's local export when set.
+    formats: tuple[str, ...] | None = None
+    gzip: bool | None = None
+    sensor_interval_seconds: int = 30
+    tick_budget_seconds: float = 35.0
+    run_interval_seconds: int = 300
+    landing_max_age_minutes: float = 30.0
+    database_url_from_env: bool = False  # then resources pass DATABASE_URL as an EnvVar, never its value
+    dnb: DnbSettings = field(default_factory=DnbSettings)
 
     @classmethod
-    def from_env(cls) -> NotificationSettings:
-        home = state_dir()
-        settings = cls(
-            database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{home / 'project.db'}",
-            data_dir=Path(os.environ.get("MONITORING_PIPELINE_DATA_DIR") or home / "data").expanduser(),
-            formats=_formats(os.environ.get("NOTIFICATION_FORMATS", "json")),
-            gzip=_flag("NOTIFICATION_GZIP", False),
-            partitions_start=_date("DNB_PARTITIONS_START", "2026-01-01"),
-            sensor_interval_seconds=int(_number("DNB_SENSOR_INTERVAL_SECONDS", 30, minimum=5)),
-            tick_budget_seconds=_number("DNB_TICK_BUDGET_SECONDS", 35, minimum=1, maximum=50),
-            run_interval_seconds=int(_number("DNB_RUN_INTERVAL_SECONDS", 300, minimum=0)),
-            landing_max_age_minutes=_number("DNB_LANDING_MAX_AGE_MINUTES", 30, minimum=1),
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ProjectSettings:
+        env = os.environ if environ is None else environ
+        home = state_dir(env)
+        database_url = env.get(ENV_DATABASE_URL)
+        formats = env.get("NOTIFICATION_FORMATS")
+        return cls(
+            home=home,
+            database_url=database_url or f"sqlite:///{home / 'project.db'}",
+            database_url_from_env=bool(database_url),
+            data_dir=Path(env.get("MONITORING_PIPELINE_DATA_DIR") or home / "data").expanduser(),
+            formats=parse_formats("NOTIFICATION_FORMATS", formats) if formats else None,
+            gzip=_flag(env, "NOTIFICATION_GZIP"),
+            partitions_start=_date(env, "DNB_PARTITIONS_START", "2026-01-01"),
+            sensor_interval_seconds=int(_number(env, "DNB_SENSOR_INTERVAL_SECONDS", 30, minimum=5)),
+            tick_budget_seconds=_number(env, "DNB_TICK_BUDGET_SECONDS", 35, minimum=1, maximum=50),
+            run_interval_seconds=int(_number(env, "DNB_RUN_INTERVAL_SECONDS", 300, minimum=0)),
+            landing_max_age_minutes=_number(env, "DNB_LANDING_MAX_AGE_MINUTES", 30, minimum=1),
+            registrations_dir=_path(env, ENV_REGISTRATIONS_DIR, _bundled("config/registrations")),
+            destinations_file=_optional_file(env, ENV_DESTINATIONS, PROJECT_ROOT / "config" / "destinations.yaml"),
+            integrations_file=_path(env, ENV_INTEGRATIONS_CONFIG, _bundled("config/integrations.yaml")),
+            dnb=DnbSettings(
+                base_url=env.get("DNB_BASE_URL") or PRODUCTION_DNB_URL,
+                api_version=_choice(env, "DNB_API_VERSION", ("v3", "v2"), "v3"),
+                rate_limit_per_second=_number(env, "DNB_RATE_LIMIT_PER_SECOND", 5, minimum=0.01),
+                client_id_configured=bool(env.get("DNB_CLIENT_ID")),
+                client_id=env.get("DNB_CLIENT_ID") or None,
+            ),
         )
-        return settings
 
 
-def _formats(value: str) -> tuple[str, ...]:
+def parse_formats(name: str, value: str) -> tuple[str, ...]:
+    """A comma-separated list of file formats; JSON is always written."""
     formats = tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
-    unknown = [f for f in formats if f not in ("json", "csv", "parquet")]
-    if unknown:
-        raise SettingsError(
-            f"NOTIFICATION_FORMATS: expected a comma-separated list of json, csv, parquet; got {value!r}"
-        )
-    return formats if "json" in formats else ("json", *formats)
+    if [f for f in formats if f not in FORMATS]:
+        raise SettingsError(f"{name}: expected a comma-separated list of json, csv, parquet; got {value!r}")
+    return tuple(f for f in FORMATS if f == "json" or f in formats)
 
 
-def _flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
+def _flag(env: Mapping[str, str], name: str) -> bool | None:
+    value = env.get(name)
     if value is None or value == "":
-        return default
+        return None
     if value.lower() in ("1", "true", "yes", "on"):
         return True
     if value.lower() in ("0", "false", "no", "off"):
@@ -75,16 +135,17 @@ def _flag(name: str, default: bool) -> bool:
     raise SettingsError(f"{name}: expected true or false, got {value!r}")
 
 
-def _date(name: str, default: str) -> date:
-    value = os.environ.get(name) or default
+def _date(env: Mapping[str, str], name: str, default: str) -> date:
+    value = env.get(name) or default
     try:
         return date.fromisoformat(value)
     except ValueError:
         raise SettingsError(f"{name}: expected a date as YYYY-MM-DD, got {value!r}") from None
 
 
-def _number(name: str, default: float, *, minimum: float, maximum: float | None = None) -> float:
-    value = os.environ.get(name)
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float,
+            maximum: float | None = None) -> float:
+    value = env.get(name)
     if value is None or value == "":
         return float(default)
     try:
@@ -95,3 +156,28 @@ def _number(name: str, default: float, *, minimum: float, maximum: float | None 
         bounds = f">= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
         raise SettingsError(f"{name}: expected a number {bounds}, got {value!r}")
     return number
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = env.get(name) or default
+    if value not in choices:
+        raise SettingsError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
+    configured = env.get(name)
+    return Path(configured).expanduser() if configured else default
+
+
+def _optional_file(env: Mapping[str, str], name: str, default: Path) -> Path | None:
+    configured = env.get(name)
+    if configured:
+        return Path(configured).expanduser()
+    return default if default.is_file() else None
+
+
+def _bundled(relative: str) -> Path:
+    """This checkout's copy of a configuration path, else the same path under the working directory."""
+    bundled = PROJECT_ROOT / relative
+    return bundled if bundled.exists() else Path(relative)

@@ -17,7 +17,7 @@ from monitoring_pipeline.config_errors import (
     may_hold_secret,
 )
 from monitoring_pipeline.destinations.config import load_destinations
-from monitoring_pipeline.probes.config import load_integrations
+from monitoring_pipeline.integrations.config import load_integrations
 
 SECRET = "sk_live_51HxSECRET-token"
 

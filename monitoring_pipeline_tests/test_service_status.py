@@ -15,8 +15,8 @@ from monitoring_pipeline.cli import main
 from monitoring_pipeline.destinations.status import record_outcome
 from monitoring_pipeline.dnb.ratelimit import limiter_key
 from monitoring_pipeline.dnb.token_cache import CachedToken, FileTokenCache, SqlTokenCache
-from monitoring_pipeline.probes.config import load_integrations
-from monitoring_pipeline.probes.monitor import HealthMonitor
+from monitoring_pipeline.integrations.config import load_integrations
+from monitoring_pipeline.integrations.monitor import HealthMonitor
 from monitoring_pipeline.storage.database import shared_engine
 from monitoring_pipeline.storage.schema import dnb_registration_status
 

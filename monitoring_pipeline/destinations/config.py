@@ -13,7 +13,6 @@ of what the local export writes (it copies local files; it converts gzip on the 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,8 +33,8 @@ from monitoring_pipeline.destinations.s3 import describe_s3
 from monitoring_pipeline.destinations.sftp import describe_sftp
 from monitoring_pipeline.destinations.sync import DestinationFormat
 from monitoring_pipeline.notifications.exports import FORMATS
+from monitoring_pipeline.settings import ProjectSettings
 
-ENV_DESTINATIONS = "MONITORING_PIPELINE_DESTINATIONS"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 NAME_EXPECTED = "a destination name of 1-32 lower-case letters, digits or '_', starting with a letter, not 'local'"
 
@@ -127,21 +126,13 @@ class DestinationsConfig(_Model):
         return {name: config for name, config in self.remotes.items() if config.enabled}
 
 
-def default_destinations_file() -> Path | None:
-    """``$MONITORING_PIPELINE_DESTINATIONS``, else this checkout's ``config/destinations.yaml`` if present."""
-    configured = os.environ.get(ENV_DESTINATIONS)
-    if configured:
-        return Path(configured).expanduser()
-    bundled = Path(__file__).resolve().parents[2] / "config" / "destinations.yaml"
-    return bundled if bundled.is_file() else None
-
-
-def load_destinations(path: Path | None) -> DestinationsConfig:
-    """Read and validate the destinations file (None: local export only, formats from the environment)."""
+def load_destinations(path: Path | None, settings: ProjectSettings | None = None) -> DestinationsConfig:
+    """Read and validate the destinations file (None: local export only). ``settings`` (NOTIFICATION_FORMATS,
+    NOTIFICATION_GZIP) override the file's local formats and gzip when set."""
     parsed = _File()
     if path is not None:
         parsed = _parse(Path(path))
-    local = _local_format(parsed.local)
+    local = _local_format(parsed.local, settings)
     for name, remote in parsed.destinations.items():
         where = f"destinations.{name}"
         if not NAME_PATTERN.match(name) or name == "local":
@@ -173,14 +164,11 @@ def _parse(path: Path) -> _File:
         raise DestinationConfigError(path, field, form, got) from None
 
 
-def _local_format(config: LocalConfig) -> DestinationFormat:
-    # The environment variables keep their own parsing and error messages (settings.py).
-    from monitoring_pipeline.settings import _flag, _formats
-
+def _local_format(config: LocalConfig, settings: ProjectSettings | None) -> DestinationFormat:
     formats = tuple(config.formats or ("json",))
-    if os.environ.get("NOTIFICATION_FORMATS"):
-        formats = _formats(os.environ["NOTIFICATION_FORMATS"])
-    gzip = _flag("NOTIFICATION_GZIP", bool(config.gzip))
+    if settings is not None and settings.formats is not None:
+        formats = settings.formats
+    gzip = settings.gzip if settings is not None and settings.gzip is not None else bool(config.gzip)
     return DestinationFormat(formats=tuple(f for f in FORMATS if f == "json" or f in formats), gzip=gzip)
 
 

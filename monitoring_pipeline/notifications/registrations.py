@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import difflib
 import io
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,7 +28,6 @@ from pydantic_core import PydanticCustomError
 from monitoring_pipeline.config_errors import ConfigFileError, describe, display_path, first_problem
 from monitoring_pipeline.dnb.identifiers import validate_duns, validate_reference
 
-ENV_REGISTRATIONS_DIR = "MONITORING_PIPELINE_REGISTRATIONS_DIR"
 API_PULL = "API_PULL"
 DEFAULT_PORTFOLIO_COLUMN = "duns"
 PORTFOLIO_FILE_TYPES = (".csv", ".txt")
@@ -121,19 +119,6 @@ class RegistrationConfig(BaseModel):
 KNOWN_KEYS: tuple[str, ...] = tuple(
     field.alias or name for name, field in RegistrationConfig.model_fields.items() if name != "source_file"
 )
-
-
-def default_registrations_dir() -> Path:
-    """Where registration files live.
-
-    ``$MONITORING_PIPELINE_REGISTRATIONS_DIR``, else the repository's ``config/registrations``, else
-    ``./config/registrations``.
-    """
-    configured = os.environ.get(ENV_REGISTRATIONS_DIR)
-    if configured:
-        return Path(configured).expanduser()
-    bundled = Path(__file__).resolve().parents[2] / "config" / "registrations"
-    return bundled if bundled.is_dir() else Path("config") / "registrations"
 
 
 def load_registrations(directory: Path) -> list[RegistrationConfig]:

@@ -20,7 +20,7 @@ import pytest
 
 from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
 from monitoring_pipeline_tests.conftest import CLIENT_ID, CLIENT_SECRET
-from monitoring_pipeline_tests.defs.pipeline import REGISTRATION_YAML, today
+from monitoring_pipeline_tests.defs.dnb.pipeline import REGISTRATION_YAML, today
 from monitoring_pipeline_tests.waiting import eventually
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -12,8 +12,8 @@ import pytest
 from dagster._core.instance.config import dagster_instance_config
 
 import monitoring_pipeline.definitions
-from monitoring_pipeline.defs.dnb_registrations import dnb_registrations
-from monitoring_pipeline.defs.resources import DnbApiResource
+from monitoring_pipeline.defs.dnb.registrations import dnb_registrations
+from monitoring_pipeline.defs.dnb.resources import DnbApiResource
 from monitoring_pipeline_tests.conftest import CLIENT_ID, CLIENT_SECRET
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitoring_pipeline.destinations.config import DestinationConfigError, SftpConfig, load_destinations
-from monitoring_pipeline.settings import SettingsError
+from monitoring_pipeline.settings import ProjectSettings
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 
@@ -24,12 +24,6 @@ destinations:
     known_hosts_path: known_hosts
     formats: [csv]
 """
-
-
-@pytest.fixture(autouse=True)
-def _no_format_overrides(monkeypatch):
-    monkeypatch.delenv("NOTIFICATION_FORMATS", raising=False)
-    monkeypatch.delenv("NOTIFICATION_GZIP", raising=False)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -70,14 +64,12 @@ def test_relative_paths_are_taken_from_the_file_folder(tmp_path):
     assert config.enabled["partner"].target.formats == ("csv",)
 
 
-def test_the_environment_overrides_the_local_formats(tmp_path, monkeypatch):
-    monkeypatch.setenv("NOTIFICATION_FORMATS", "json,csv,parquet")
-    monkeypatch.setenv("NOTIFICATION_GZIP", "true")
-    local = load_destinations(write(tmp_path, VALID)).local
+def test_the_environment_overrides_the_local_formats(tmp_path):
+    settings = ProjectSettings.from_env({"NOTIFICATION_FORMATS": "json,csv,parquet", "NOTIFICATION_GZIP": "true"})
+    local = load_destinations(write(tmp_path, VALID), settings).local
     assert (local.formats, local.gzip) == (("json", "csv", "parquet"), True)
-    monkeypatch.setenv("NOTIFICATION_GZIP", "maybe")
-    with pytest.raises(SettingsError, match="NOTIFICATION_GZIP: expected true or false"):
-        load_destinations(write(tmp_path, VALID))
+    unset = load_destinations(write(tmp_path, VALID), ProjectSettings.from_env({})).local
+    assert (unset.formats, unset.gzip) == (("json", "csv"), False)  # the file's own local section
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,8 @@ import pytest
 
 from monitoring_pipeline.dnb.emulator.demo import DEMO_REFERENCES
 from monitoring_pipeline.notifications.registrations import (
-    ENV_REGISTRATIONS_DIR,
     RegistrationConfig,
     RegistrationConfigError,
-    default_registrations_dir,
     load_registrations,
 )
 
@@ -70,13 +68,6 @@ def test_the_commented_example_loads_and_uses_every_field():
         if name != "source_file":
             assert f"{field.alias}:" in text, f"the example does not mention {field.alias}"
     assert config.portfolio == ("001017545", "060704780", "213310873")
-
-
-def test_default_directory_is_the_repository_config_unless_the_environment_says(monkeypatch, tmp_path):
-    monkeypatch.delenv(ENV_REGISTRATIONS_DIR, raising=False)
-    assert default_registrations_dir() == REPO / "config" / "registrations"
-    monkeypatch.setenv(ENV_REGISTRATIONS_DIR, str(tmp_path))
-    assert default_registrations_dir() == tmp_path
 
 
 def test_inline_portfolio_defaults_and_attributes(config_dir):

@@ -1,0 +1,1 @@
+"""Dagster glue of alerting (monitoring_pipeline.alerting): evaluation sensor, alert history."""

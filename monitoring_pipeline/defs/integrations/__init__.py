@@ -1,0 +1,1 @@
+"""Dagster glue of integration health: probe sensor, per-integration observations, daily assets, retention."""

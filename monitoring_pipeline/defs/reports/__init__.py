@@ -1,0 +1,1 @@
+"""Dagster glue of the reports (monitoring_pipeline.reports): daily and weekly report assets."""

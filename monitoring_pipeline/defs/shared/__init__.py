@@ -1,0 +1,1 @@
+"""Dagster glue every domain uses: the project database resource, daily partitions, metadata helpers."""

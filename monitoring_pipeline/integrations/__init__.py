@@ -1,0 +1,1 @@
+"""Integration health: configuration, probing, conditions, states, breakers, failover, SLA maths (no Dagster)."""
