@@ -406,3 +406,26 @@ integration_call_counts = Table(
     Column("integration", String(64), primary_key=True),
     Column("calls", BigInteger, nullable=False),
 )
+
+# -- alerting (migration 0006 onwards) ---------------------------------------------------------------------
+
+# The transactional outbox: each notification the engine decides, written in the same transaction as the alert
+# transition that caused it, then delivered at least once (the delivery step leases rows, sends, records).
+alert_outbox = Table(
+    "alert_outbox",
+    metadata,
+    Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String(255), nullable=False, unique=True),
+    Column("receiver", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # trigger | reminder | escalation | acknowledgement | ...
+    Column("group_key", String(255), nullable=False),
+    Column("payload", Text, nullable=False),  # Notification.to_json()
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed | held
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("leased_until", UtcDateTime()),  # a delivering process owns the row until then
+    Column("last_error", Text),  # never a secret: channels redact URLs and tokens
+    Column("delivered_at", UtcDateTime()),
+    Index("ix_alert_outbox_due", "status", "due_at"),
+)

@@ -15,7 +15,8 @@ from typing import IO
 import httpx
 from click.testing import CliRunner
 
-from monitoring_pipeline.cli import demo_services_environment, main
+from monitoring_pipeline.cli import main
+from monitoring_pipeline.cli.demo import demo_services_environment
 from monitoring_pipeline.sandbox import SandboxAdmin, load_scenario
 from monitoring_pipeline_tests.sandbox.test_scenario import DEMO, DEMO_NAMES
 from monitoring_pipeline_tests.waiting import eventually

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
-from monitoring_pipeline.storage.database import migrate
+from monitoring_pipeline.storage.database import MIGRATIONS_DIR, migrate
 from monitoring_pipeline.storage.schema import metadata
 
 
@@ -19,4 +21,7 @@ def test_migrating_again_is_a_no_op(engine):
     migrate(engine)
     migrate(engine)
     with engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0005"
+        current = MigrationContext.configure(connection).get_current_revision()
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert current == ScriptDirectory.from_config(config).get_current_head()  # one head: no branch left unmerged

@@ -1,0 +1,3 @@
+from monitoring_pipeline.cli import main
+
+main()
