@@ -429,3 +429,39 @@ alert_outbox = Table(
     Column("delivered_at", UtcDateTime()),
     Index("ix_alert_outbox_due", "status", "due_at"),
 )
+
+# Every delivery attempt of an outbox row: the delivery log users read (`alerts deliveries`, alert_history_daily).
+alert_delivery_log = Table(
+    "alert_delivery_log",
+    metadata,
+    Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    Column("outbox_id", _BIGINT_ID, nullable=False),
+    Column("idempotency_key", String(255), nullable=False),
+    Column("receiver", String(64), nullable=False),
+    Column("channel", String(64), nullable=False),  # the channel instance's name within the receiver
+    Column("channel_type", String(32), nullable=False),  # email | slack | discord | teams | pagerduty | ...
+    Column("kind", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("attempted_at", UtcDateTime(), nullable=False),
+    Column("outcome", String(16), nullable=False),  # delivered | retry | failed | held
+    Column("status_code", Integer),  # HTTP status or SMTP reply code
+    Column("detail", Text),  # the remote's answer or the error, redacted (no URL, token or address secrets)
+    Column("latency_ms", Float),
+    Index("ix_alert_delivery_log_time", "attempted_at"),
+    Index("ix_alert_delivery_log_outbox", "outbox_id"),
+)
+
+# Each receiver's delivery health: a permanent failure marks it broken (its notifications are held) until a
+# delivery succeeds again or its configuration changes; the engine alerts the other receivers about it.
+alert_receiver_status = Table(
+    "alert_receiver_status",
+    metadata,
+    Column("receiver", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),  # ok | broken
+    Column("reason", Text),  # e.g. "slack: 404 channel_not_found" (redacted)
+    Column("config_hash", String(64)),  # the receiver's configuration when it broke: a change re-arms it
+    Column("since", UtcDateTime(), nullable=False),
+    Column("last_success_at", UtcDateTime()),
+    Column("last_failure_at", UtcDateTime()),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+)
