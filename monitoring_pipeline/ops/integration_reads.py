@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine, case, func, select
 
+from monitoring_pipeline.integrations.reporting import SAMPLE_SCORE
+from monitoring_pipeline.integrations.sla import percentile
 from monitoring_pipeline.integrations.state import STATE_DOWN, STATE_MAINTENANCE, STATE_UNKNOWN
 from monitoring_pipeline.storage.schema import (
     integration_failover_events,
@@ -202,6 +204,7 @@ class RecentFigures:
     probes: int
     failed: int
     latency_p95_ms: float | None
+    health_score: float  # 0..100, scored per probe as the integration assets score it (fast 100, slow 50, failed 0)
 
     @property
     def error_rate(self) -> float | None:
@@ -214,21 +217,21 @@ def recent_figures(engine: Engine, since: datetime, *, with_p95: bool = True) ->
     r = integration_probe_results.c
     counted = r.outcome.in_(("up", "degraded", "failed"))
     with engine.connect() as connection:
-        counts = {row.integration: (int(row.probes), int(row.failed or 0)) for row in connection.execute(
+        score = case(*((r.outcome == outcome, value) for outcome, value in SAMPLE_SCORE.items()), else_=0.0)
+        counts = {row.integration: (int(row.probes), int(row.failed or 0), float(row.score or 0.0))
+                  for row in connection.execute(
             select(r.integration, func.count().label("probes"),
-                   func.sum(case((r.outcome == "failed", 1), else_=0)).label("failed"))
+                   func.sum(case((r.outcome == "failed", 1), else_=0)).label("failed"), func.avg(score).label("score"))
             .where(r.probed_at >= since, counted).group_by(r.integration))}
         latencies: dict[str, list[float]] = defaultdict(list)
         if with_p95:
             for name, latency in connection.execution_options(yield_per=20_000).execute(
-                    select(r.integration, r.latency_ms).where(r.probed_at >= since, counted,
+                    select(r.integration, r.latency_ms).where(r.probed_at >= since, r.outcome.in_(("up", "degraded")),
                                                               r.latency_ms.is_not(None))):
                 latencies[name].append(latency)
     result = {}
-    for name, (probes, failed) in counts.items():
-        values = sorted(latencies.get(name, ()))
-        p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))] if values else None
-        result[name] = RecentFigures(probes, failed, p95)
+    for name, (probes, failed, health_score) in counts.items():
+        result[name] = RecentFigures(probes, failed, percentile(latencies.get(name, []), 95), health_score)
     return result
 
 

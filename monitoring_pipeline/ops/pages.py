@@ -1,0 +1,88 @@
+"""The ops service's HTML pages: Jinja2 templates (autoescaped) with a few filters for times and figures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from monitoring_pipeline.ops.config import OpsConfig
+from monitoring_pipeline.ops.snapshot import StatusSnapshot
+from monitoring_pipeline.ops.svg import day_bars, line_chart
+
+
+def duration(seconds: float | None) -> str:
+    """``42s``, ``7m``, ``3h 05m``, ``2d 4h``."""
+    if seconds is None:
+        return "—"
+    seconds = int(max(seconds, 0))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+
+
+def ago(moment: datetime | None, now: datetime | None = None) -> str:
+    if moment is None:
+        return "never"
+    return f"{duration(((now or datetime.now(UTC)) - moment).total_seconds())} ago"
+
+
+def ago_iso(text: str | None, now: datetime | None = None) -> str:
+    return ago(datetime.fromisoformat(text) if text else None, now)
+
+
+def pct(share: float | None, digits: int = 2) -> str:
+    return "—" if share is None else f"{share * 100:.{digits}f}%"
+
+
+def ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+def environment(package: str) -> Environment:
+    """A Jinja2 environment over ``package``'s templates folder, autoescaping HTML, with the filters above."""
+    env = Environment(loader=PackageLoader(package, "templates"), autoescape=select_autoescape(("html",)),
+                      extensions=["jinja2.ext.do"],
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(duration=duration, ago=ago, ago_iso=ago_iso, pct=pct, ms=ms)
+    return env
+
+
+class Pages:
+    def __init__(self, config: OpsConfig) -> None:
+        self.env = environment("monitoring_pipeline.ops")
+        self.title = config.service.title
+
+    def render(self, template: str, **context: Any) -> str:
+        return self.env.get_template(template).render(title=self.title, **context)
+
+    def status(self, snapshot: StatusSnapshot, partial: bool = False) -> str:
+        return self.render("_status_main.html" if partial else "status.html", snapshot=snapshot)
+
+    def integration(self, detail: Any) -> str:
+        """The page of one integration (``api.IntegrationDetail``) with its charts."""
+        probes = detail.probes
+        latency = line_chart([p[0] for p in probes], {"latency": [p[2] if p[1] != "failed" else None
+                                                                  for p in probes]},
+                             unit=" ms", title=f"{detail.config.name} latency, last 24 hours")
+        hours = detail.hours
+        hourly = line_chart([h.hour for h in hours], {"p50": [h.latency_p50_ms for h in hours],
+                                                      "p95": [h.latency_p95_ms for h in hours]},
+                            unit=" ms", title=f"{detail.config.name} hourly latency")
+        first = (detail.end - timedelta(days=89)).date()
+        by_day = {d.day: d for d in detail.days}
+        days = []
+        for offset in range(90):
+            day = first + timedelta(days=offset)
+            found = by_day.get(day)
+            days.append((day.strftime("%d %b"), found.availability if found else None,
+                         found.code if found else "n"))
+        return self.render("integration.html", d=detail, latency_chart=latency, hourly_chart=hourly,
+                           availability_chart=day_bars(days))
