@@ -129,7 +129,7 @@ class CompanyEvent:
     what: str
 
 
-def notable_events(engine: Engine, start: date, end: date, limit: int = 200) -> tuple[list[CompanyEvent], int]:
+def notable_events(engine: Engine, start: date, end: date, limit: int = 50) -> tuple[list[CompanyEvent], int]:
     """Out-of-business, deletions, transfers and other notable notifications of the period (the first ``limit``,
     newest first) and how many there were; name and address changes come from ``name_and_address_changes``."""
     t = dnb_notifications.c
@@ -148,7 +148,7 @@ _NOTABLE_ELEMENTS = ("primaryName", "primaryAddress", "dunsControlStatus.operati
 
 
 def name_and_address_changes(engine: Engine, start: date, end: date,
-                             limit: int = 200) -> tuple[list[CompanyEvent], int]:
+                             limit: int = 50) -> tuple[list[CompanyEvent], int]:
     """Element changes to a company's name, address or operating status in the period (first ``limit``) and total."""
     v = dnb_company_changes.c
     matches = [v.element.like(f"%{name}%") for name in _NOTABLE_ELEMENTS]
