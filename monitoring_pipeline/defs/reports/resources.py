@@ -35,7 +35,7 @@ class ReportsResource(dg.ConfigurableResource):
     def config(self) -> OpsConfig:
         return load_ops_config(Path(self.ops_config_file) if self.ops_config_file else None)
 
-    def produce(self, engine: Engine, period: Period) -> ReportOutcome:
+    def produce(self, engine: Engine, period: Period, send_mail: bool = True) -> ReportOutcome:
         config = self.config().reports
         integrations = load_integrations(Path(self.integrations_file)).integrations
         figures = gather(engine, period, integrations, self.rate_limit_per_second, noisy_rules=config.noisy_rules)
@@ -45,7 +45,9 @@ class ReportsResource(dg.ConfigurableResource):
         recipients = tuple(config.weekly_recipients if period.kind == "weekly" and config.weekly_recipients
                            is not None else config.recipients)
         mail_error = None
-        if recipients and config.smtp is not None:
+        if not send_mail:
+            mail_error = "not asked to"
+        elif recipients and config.smtp is not None:
             try:
                 send(build_message(report, figures, config.smtp.sender, recipients), config.smtp)
             except ReportMailError as error:
