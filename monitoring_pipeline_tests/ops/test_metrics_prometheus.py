@@ -52,7 +52,8 @@ def test_prometheus_scrapes_the_series(ops_server, seeded, tmp_path: Path):
                 float(r["value"][1]) for r in result}
 
     try:
-        assert eventually(lambda: query("up") == {"__name__=up": 1.0}, timeout=60, ignore=(httpx.HTTPError, KeyError, ValueError))
+        assert eventually(lambda: query("up") == {"__name__=up": 1.0}, timeout=60,
+                          ignore=(httpx.HTTPError, KeyError, ValueError))
         down = seeded[0].down
         assert query(f'integration_up{{integration="{down}"}}') == {
             f"__name__=integration_up,category=data,integration={down}": 0.0}
