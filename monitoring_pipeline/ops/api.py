@@ -142,7 +142,7 @@ def routes(service: OpsService) -> list[Route]:
         return endpoint
 
     async def integrations(request: Request) -> Any:
-        snapshot = await run_in_threadpool(service.reader.snapshot)
+        snapshot = await run_in_threadpool(service.reader.snapshot, 2.0)
         return {"generated_at": snapshot.generated_at, "overall": snapshot.overall, "counts": snapshot.state_counts,
                 "integrations": [{
                     "integration": v.name, "category": v.category, "group": v.group, "enabled": v.enabled,

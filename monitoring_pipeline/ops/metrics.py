@@ -16,12 +16,15 @@ from datetime import UTC, date, datetime, timedelta
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.samples import Sample
 from sqlalchemy import Engine, func, select
 
-from monitoring_pipeline.integrations.state import STATE_CODES, STATE_UP, STATES
+from monitoring_pipeline.integrations.state import STATE_DEGRADED, STATE_PENDING, STATE_UP
 from monitoring_pipeline.ops import alert_reads, delivery_reads, dnb_reads, integration_reads
 from monitoring_pipeline.ops.snapshot import StatusReader
 from monitoring_pipeline.storage.schema import dnb_landed_notifications
+
+_AVAILABLE = (STATE_UP, STATE_DEGRADED, STATE_PENDING)
 
 
 class _PastDays:
@@ -110,41 +113,34 @@ class DatabaseCollector(Collector):
 
     def _integrations(self, now: datetime, monotonic: float) -> Iterator[Metric]:
         configs, _problem = self.reader.integrations()
-        categories = {c.name: c.category for c in configs}
-        states = integration_reads.current_states(self.engine)
+        states = integration_reads.state_and_latency(self.engine)
         recent = self.reader.recent(now, monotonic)
         up = GaugeMetricFamily("integration_up", "1 when the integration is available (UP, DEGRADED or PENDING).",
-                               labels=["integration", "category"])
-        state_code = GaugeMetricFamily("integration_state_code", "The integration's health state as a number: "
-                                       + ", ".join(f"{code} {state}" for state, code in STATE_CODES.items()) + ".",
-                                       labels=["integration"])
-        state_set = GaugeMetricFamily("integration_state", "1 for the integration's current health state.",
-                                      labels=["integration", "state"])
+                               labels=["category", "integration"])
+        state_set = GaugeMetricFamily("integration_state", "The integration's current health state (one series per "
+                                      "integration, value 1; the state is the label).", labels=["integration", "state"])
         response = GaugeMetricFamily("integration_response_time_seconds", "The integration's last probe latency.",
                                      labels=["integration"])
-        p95 = GaugeMetricFamily("integration_response_time_p95_seconds", "p95 probe latency over the last hour.",
-                                labels=["integration"])
         error_rate = GaugeMetricFamily("integration_error_rate", "Share of the last hour's probes that failed.",
                                        labels=["integration"])
         score = GaugeMetricFamily("integration_health_score", "0..100 over the last hour's probes (fast 100, slow 50, "
                                   "failed 0).", labels=["integration"])
-        for name in sorted(categories):
-            current = states.get(name)
-            state = current.state if current else "UNKNOWN"
-            up.add_metric([name, categories[name]], 1.0 if state in (STATE_UP, "DEGRADED", "PENDING") else 0.0)
-            state_code.add_metric([name], STATE_CODES.get(state, -1))
-            for known in STATES:
-                state_set.add_metric([name, known], 1.0 if known == state else 0.0)
-            if current is not None and current.last_latency_ms is not None:
-                response.add_metric([name], current.last_latency_ms / 1000.0)
+        # 5,000 integrations are 25,000 samples: built directly, one labels dict shared by an integration's series.
+        for config in sorted(configs, key=lambda c: c.name):
+            name = config.name
+            labels = {"integration": name}
+            state, latency_ms = states.get(name, ("UNKNOWN", None))
+            up.samples.append(Sample("integration_up", {"category": config.category, "integration": name},
+                                     1.0 if state in _AVAILABLE else 0.0))
+            state_set.samples.append(Sample("integration_state", {"integration": name, "state": state}, 1.0))
+            if latency_ms is not None:
+                response.samples.append(Sample("integration_response_time_seconds", labels, latency_ms / 1000.0))
             figures = recent.get(name)
             if figures is not None:
-                if figures.latency_p95_ms is not None:
-                    p95.add_metric([name], figures.latency_p95_ms / 1000.0)
                 if figures.error_rate is not None:
-                    error_rate.add_metric([name], figures.error_rate)
-                score.add_metric([name], figures.health_score)
-        yield from (up, state_code, state_set, response, p95, error_rate, score)
+                    error_rate.samples.append(Sample("integration_error_rate", labels, figures.error_rate))
+                score.samples.append(Sample("integration_health_score", labels, figures.health_score))
+        yield from (up, state_set, response, error_rate, score)
         failovers = CounterMetricFamily("failover_events", "Switches of a failover group's active provider.",
                                         labels=["failover_group"])
         for group, count in sorted(integration_reads.failover_total(self.engine).items()):

@@ -86,6 +86,7 @@ class StatusSnapshot:
     broken_receivers: tuple[tuple[str, str], ...]
     config_error: str | None = None
     by_name: dict[str, IntegrationView] = field(default_factory=dict)
+    cache_stamp: str = ""  # changes when the kept history or recent figures were recomputed
 
     @property
     def overall(self) -> str:
@@ -105,7 +106,7 @@ class StatusSnapshot:
             "incidents": len(self.provider_incidents), "notifications_today": sum(self.notifications_today.values()),
             "quarantine_today": self.quarantine_today,
         }
-        version_source = json.dumps([states, summary, [i.id for i in self.provider_incidents],
+        version_source = json.dumps([self.cache_stamp, states, summary, [i.id for i in self.provider_incidents],
                                      [a.id for a in self.alerts], [str(o.started_at) for o in self.outages[:5]],
                                      [r.last_success_at.isoformat() if r.last_success_at else None
                                       for r in self.registrations]], sort_keys=True)
@@ -124,7 +125,9 @@ class StatusReader:
         self.history_ttl = history_ttl
         self.recent_ttl = recent_ttl
         self._lock = threading.Lock()
-        self._history: tuple[float, date, dict[str, dict[date, integration_reads.DayAvailability]]] | None = None
+        self._history: tuple[float, date, integration_reads.DailyBars] | None = None
+        self._snapshot: tuple[float, StatusSnapshot] | None = None
+        self._build_lock = threading.Lock()
         self._recent: tuple[float, dict[str, integration_reads.RecentFigures]] | None = None
         self._config: tuple[float, list[IntegrationConfig], str | None] | None = None
 
@@ -146,29 +149,55 @@ class StatusReader:
             self._config = (mtime, configs, problem)
         return configs, problem
 
-    def history(self, today: date, monotonic: float) -> dict[str, dict[date, integration_reads.DayAvailability]]:
+    def history(self, today: date, monotonic: float, refresh: bool = False) -> integration_reads.DailyBars:
+        """The bars of the days before today; computed when missing or a new day began, else kept (``refresh``:
+        recomputed once ``history_ttl`` passed — the background refresher does that, not requests)."""
         with self._lock:
             cached = self._history
-        if cached is not None and cached[1] == today and monotonic - cached[0] < self.history_ttl:
+        if cached is not None and cached[1] == today and not (refresh and monotonic - cached[0] >= self.history_ttl):
             return cached[2]
-        found = integration_reads.daily_history(self.engine, today - timedelta(days=HISTORY_DAYS - 1), today)
+        found = integration_reads.daily_bars(self.engine, today - timedelta(days=HISTORY_DAYS - 1), HISTORY_DAYS - 1)
         with self._lock:
             self._history = (monotonic, today, found)
         return found
 
-    def recent(self, now: datetime, monotonic: float) -> dict[str, integration_reads.RecentFigures]:
+    def recent(self, now: datetime, monotonic: float,
+               refresh: bool = False) -> dict[str, integration_reads.RecentFigures]:
+        """The last hour's probe figures, kept like ``history`` for ``recent_ttl``."""
         with self._lock:
             cached = self._recent
-        if cached is not None and monotonic - cached[0] < self.recent_ttl:
+        if cached is not None and not (refresh and monotonic - cached[0] >= self.recent_ttl):
             return cached[1]
         found = integration_reads.recent_figures(self.engine, now - timedelta(hours=1))
         with self._lock:
             self._recent = (monotonic, found)
         return found
 
-    def snapshot(self, now: datetime | None = None, monotonic: float | None = None) -> StatusSnapshot:
-        now = now or datetime.now(UTC)
-        monotonic = time.monotonic() if monotonic is None else monotonic
+    def refresh_caches(self) -> None:
+        """Recompute what is due (the ops app's background thread calls this every few seconds)."""
+        now, monotonic = datetime.now(UTC), time.monotonic()
+        self.history(now.date(), monotonic, refresh=True)
+        self.recent(now, monotonic, refresh=True)
+
+    def cache_stamp(self) -> str:
+        """Changes whenever the kept history or recent figures are recomputed."""
+        with self._lock:
+            return f"{self._history[0] if self._history else 0}:{self._recent[0] if self._recent else 0}"
+
+    def snapshot(self, max_age: float = 0.0) -> StatusSnapshot:
+        """A snapshot at most ``max_age`` seconds old (0: a new one); one thread builds, the others wait for it."""
+        with self._build_lock:
+            with self._lock:
+                cached = self._snapshot
+            monotonic = time.monotonic()
+            if cached is not None and monotonic - cached[0] <= max_age:
+                return cached[1]
+            snapshot = self.build(datetime.now(UTC), monotonic)
+            with self._lock:
+                self._snapshot = (monotonic, snapshot)
+            return snapshot
+
+    def build(self, now: datetime, monotonic: float) -> StatusSnapshot:
         today = now.date()
         configs, problem = self.integrations()
         states = integration_reads.current_states(self.engine)
@@ -180,24 +209,27 @@ class StatusReader:
         for incident in incidents:
             incidents_by_integration.setdefault(incident.integration, []).append(incident)
         first_day = today - timedelta(days=HISTORY_DAYS - 1)
-        days = [first_day + timedelta(days=n) for n in range(HISTORY_DAYS - 1)]
+        no_history = integration_reads.BAR_NO_DATA * (HISTORY_DAYS - 1)
         views: list[IntegrationView] = []
         for config in configs:
             current = states.get(config.name)
-            by_day = history.get(config.name, {})
-            codes = [by_day[d].code if d in by_day else integration_reads.BAR_NO_DATA for d in days]
-            codes.append(integration_reads.bar_code(today_availability.get(config.name), config.sla))
-            observed = [by_day[d].availability for d in days if d in by_day and by_day[d].availability is not None]
-            if today_availability.get(config.name) is not None:
-                observed.append(today_availability[config.name])  # type: ignore[arg-type]
+            today_share = today_availability.get(config.name)
+            bars = history.codes.get(config.name, no_history) + integration_reads.bar_code(today_share, config.sla)
+            past = history.mean_availability.get(config.name)
+            days_seen = sum(1 for code in bars[:-1] if code in "gyr")
+            if past is None:
+                uptime = today_share
+            elif today_share is None:
+                uptime = past
+            else:
+                uptime = (past * days_seen + today_share) / (days_seen + 1)
             figures = recent.get(config.name)
             views.append(IntegrationView(
                 name=config.name, category=config.category, group=config.group, description=config.description,
                 enabled=config.enabled, state=current.state if current else "UNKNOWN",
                 since=current.since if current else None,
                 cause=current.cause if current else "never probed", breaker=current.breaker if current else None,
-                sla=config.sla, bars="".join(codes), availability_today=today_availability.get(config.name),
-                availability_90d=sum(observed) / len(observed) if observed else None,
+                sla=config.sla, bars=bars, availability_today=today_share, availability_90d=uptime,
                 latency_p95_ms=figures.latency_p95_ms if figures else None,
                 last_latency_ms=current.last_latency_ms if current else None,
                 error_rate=figures.error_rate if figures else None,
@@ -239,4 +271,5 @@ class StatusReader:
             broken_receivers=tuple(delivery_reads.broken_receivers(self.engine)),
             config_error=problem,
             by_name={view.name: view for view in views},
+            cache_stamp=self.cache_stamp(),
         )
