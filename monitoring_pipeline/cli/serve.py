@@ -31,8 +31,10 @@ def serve(host: str | None, port: int | None) -> None:
 @click.option("--email/--no-email", default=False, show_default=True, help="Also e-mail it to the recipients.")
 def report(kind: str, day: datetime | None, email: bool) -> None:
     """Render a report now and store it under <data dir>/reports/YYYY/MM/DD/ (what the Dagster assets do)."""
-    from monitoring_pipeline.defs.reports.resources import ReportsResource
+    from monitoring_pipeline.integrations.config import load_integrations
+    from monitoring_pipeline.ops.config import load_ops_config
     from monitoring_pipeline.reports.figures import daily, weekly
+    from monitoring_pipeline.reports.produce import produce_report
     from monitoring_pipeline.settings import ProjectSettings
     from monitoring_pipeline.storage.database import shared_engine
 
@@ -40,11 +42,9 @@ def report(kind: str, day: datetime | None, email: bool) -> None:
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     first: date = day.date() if day else (yesterday if kind == "daily" else yesterday - timedelta(days=6))
     period = daily(first) if kind == "daily" else weekly(first)
-    resource = ReportsResource(
-        reports_dir=str(settings.reports_dir), integrations_file=str(settings.integrations_file),
-        ops_config_file=str(settings.ops.config_file) if settings.ops.config_file else None,
-        rate_limit_per_second=settings.dnb.rate_limit_per_second)
-    outcome = resource.produce(shared_engine(settings.database_url), period, send_mail=email)
+    outcome = produce_report(shared_engine(settings.database_url), period, load_ops_config(settings.ops.config_file),
+                             load_integrations(settings.integrations_file).integrations, settings.reports_dir,
+                             settings.dnb.rate_limit_per_second, send_mail=email)
     click.echo(f"{outcome.figures.headline}: {outcome.path}")
     for problem in outcome.figures.problems:
         click.echo(f"  - {problem}")
