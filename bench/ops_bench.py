@@ -24,8 +24,7 @@ from _common import cli_server_process
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' seeding helper
 
-from monitoring_pipeline.storage.database import create_db_engine, migrate  # noqa: E402
-from monitoring_pipeline_tests.ops.seed import integrations_file, seed  # noqa: E402
+from monitoring_pipeline_tests.ops.seed import new_database, seed  # noqa: E402
 
 
 def timed(client: httpx.Client, url: str) -> tuple[float, int]:
@@ -42,9 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
-        engine = create_db_engine(f"sqlite:///{tmp / 'project.db'}")
-        migrate(engine)
-        names = integrations_file(tmp / "integrations.yaml", args.integrations)
+        engine, names = new_database(tmp, args.integrations)
         started = time.perf_counter()
         seed(engine, names, datetime.now(UTC), days=90, probes_per_integration=12)
         print(f"seeded {len(names)} integrations x 90 days in {time.perf_counter() - started:.1f}s")

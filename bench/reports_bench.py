@@ -19,8 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' seeding helper
 
-from monitoring_pipeline.storage.database import create_db_engine, migrate  # noqa: E402
-from monitoring_pipeline_tests.ops.seed import integrations_file, seed, seed_dnb  # noqa: E402
+from monitoring_pipeline_tests.ops.seed import new_database, seed, seed_dnb  # noqa: E402
 
 MEASURED = """
 import resource, sys, time
@@ -55,9 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
-        engine = create_db_engine(f"sqlite:///{tmp / 'project.db'}")
-        migrate(engine)
-        names = integrations_file(tmp / "integrations.yaml", args.integrations)
+        engine, names = new_database(tmp, args.integrations)
         now = datetime.now(UTC)
         day = now.date() - timedelta(days=1)
         started = time.perf_counter()

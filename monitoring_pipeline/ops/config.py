@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from monitoring_pipeline.config_errors import (
     KNOWN_KEY,
@@ -25,7 +25,7 @@ from monitoring_pipeline.config_errors import (
     first_problem,
     matching,
 )
-from monitoring_pipeline.integrations.durations import DURATION_EXPECTED, parse_duration
+from monitoring_pipeline.integrations.config import Duration
 
 SOURCE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 SOURCE_NAME_EXPECTED = "a source name of 1-64 lower-case letters, digits, '_' or '-' (it is the URL's last part)"
@@ -36,14 +36,6 @@ class OpsConfigError(ConfigFileError):
     """The ops file cannot be used: names the file, the field and what is expected."""
 
 
-def _duration(value: Any) -> float:
-    try:
-        return parse_duration(value)
-    except ValueError:
-        raise expected(DURATION_EXPECTED) from None
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
 EnvName = Annotated[StrictStr, environment_variable_name("OPS_API_TOKEN")]
 Email = Annotated[StrictStr, matching(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$", EMAIL_EXPECTED)]
 

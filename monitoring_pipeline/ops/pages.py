@@ -11,20 +11,12 @@ from markupsafe import Markup
 from monitoring_pipeline.ops.config import OpsConfig
 from monitoring_pipeline.ops.snapshot import StatusSnapshot
 from monitoring_pipeline.ops.svg import day_bars, line_chart
+from monitoring_pipeline.service_status import _duration as status_duration
 
 
 def duration(seconds: float | None) -> str:
-    """``42s``, ``7m``, ``3h 05m``, ``2d 4h``."""
-    if seconds is None:
-        return "—"
-    seconds = int(max(seconds, 0))
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+    """``42s``, ``7m``, ``3h 5m``, ``2d 4h`` (as `monitoring-pipeline status` writes them)."""
+    return "—" if seconds is None else status_duration(seconds)
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:

@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from monitoring_pipeline.reports.figures import IntegrationLine  # noqa: E402
@@ -25,6 +26,12 @@ def _png(figure: Figure) -> bytes:
     figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None}, bbox_inches="tight")
     plt.close(figure)
     return buffer.getvalue()
+
+
+def _empty(figure: Figure, axes: Axes, message: str) -> bytes:
+    axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, color="#6b7280")
+    axes.set_axis_off()
+    return _png(figure)
 
 
 def notifications_trend(trend: Sequence[tuple[date, int]], period_start: date) -> bytes:
@@ -47,10 +54,7 @@ def availability_against_sla(lines: Sequence[IntegrationLine], limit: int = 15) 
     with plt.rc_context(_STYLE):
         figure, axes = plt.subplots(figsize=(7.2, 0.32 * max(len(shown), 3) + 0.8))
         if not shown:
-            axes.text(0.5, 0.5, "no availability figures for this period", ha="center", va="center",
-                      transform=axes.transAxes, color="#6b7280")
-            axes.set_axis_off()
-            return _png(figure)
+            return _empty(figure, axes, "no availability figures for this period")
         names = [line.name for line in shown][::-1]
         values = [line.availability * 100 for line in shown][::-1]  # type: ignore[operator]
         slas = [line.sla for line in shown][::-1]
@@ -71,10 +75,7 @@ def latency_p95(lines: Sequence[IntegrationLine], limit: int = 12) -> bytes:
     with plt.rc_context(_STYLE):
         figure, axes = plt.subplots(figsize=(7.2, 0.32 * max(len(shown), 3) + 0.8))
         if not shown:
-            axes.text(0.5, 0.5, "no latency figures for this period", ha="center", va="center",
-                      transform=axes.transAxes, color="#6b7280")
-            axes.set_axis_off()
-            return _png(figure)
+            return _empty(figure, axes, "no latency figures for this period")
         axes.barh([line.name for line in shown][::-1], [line.latency_p95_ms for line in shown][::-1],
                   color="#7c3aed", height=0.6)
         axes.set_xlabel("p95 latency (ms)")

@@ -62,6 +62,15 @@ def integrations_file(path: Path, count: int, *, sandbox_url: str = "http://127.
     return names
 
 
+def new_database(folder: Path, integrations: int) -> tuple[Engine, list[str]]:
+    """A migrated SQLite project database and an integrations file of ``integrations`` entries in ``folder``."""
+    from monitoring_pipeline.storage.database import create_db_engine, migrate
+
+    engine = create_db_engine(f"sqlite:///{folder / 'project.db'}")
+    migrate(engine)
+    return engine, integrations_file(folder / "integrations.yaml", integrations)
+
+
 def settings_for(tmp: Path, integrations: Path, database_url: str) -> ProjectSettings:
     registrations = tmp / "registrations"
     registrations.mkdir(exist_ok=True)
