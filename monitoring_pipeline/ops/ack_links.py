@@ -24,7 +24,7 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from monitoring_pipeline.ops import alert_reads
-from monitoring_pipeline.ops.config import AcknowledgementConfig
+from monitoring_pipeline.ops.config import AcknowledgementConfig, OpsConfig
 from monitoring_pipeline.settings import read_secret
 from monitoring_pipeline.storage.schema import ops_ack_tokens
 
@@ -105,6 +105,18 @@ def signer_from_config(config: AcknowledgementConfig) -> AckSigner:
 def ack_url(public_url: str, token: str) -> str:
     """The link to put in a notification (``Alert.links["acknowledge"]``)."""
     return f"{public_url.rstrip('/')}/ack/{token}"
+
+
+def acknowledge_link(config: OpsConfig, alert_id: int, now: datetime) -> str | None:
+    """The one-click link for ``Alert.links["acknowledge"]``, or None when links are off (no ``service.public_url``
+    or no signing key): what the alert engine calls when it decides a notification."""
+    if not config.service.public_url:
+        return None
+    try:
+        signer = signer_from_config(config.acknowledgement)
+    except AckKeyError:
+        return None
+    return ack_url(config.service.public_url, signer.issue(alert_id, now, config.acknowledgement.ttl))
 
 
 def was_used(engine: Engine, claim: AckClaim) -> datetime | None:

@@ -28,6 +28,20 @@ def test_a_token_names_its_alert_until_it_expires():
     assert ack_url("https://status.example.com/", token) == f"https://status.example.com/ack/{token}"
 
 
+def test_the_engine_gets_a_link_only_when_links_can_work(monkeypatch):
+    from monitoring_pipeline.ops.ack_links import acknowledge_link
+    from monitoring_pipeline.ops.config import OpsConfig
+
+    config = OpsConfig.model_validate({"service": {"public_url": "https://status.example.com"}})
+    monkeypatch.delenv("OPS_ACK_SIGNING_KEY", raising=False)
+    assert acknowledge_link(config, 3, NOW) is None
+    monkeypatch.setenv("OPS_ACK_SIGNING_KEY", ACK_KEY)
+    link = acknowledge_link(config, 3, NOW)
+    assert link.startswith("https://status.example.com/ack/v1.")
+    assert AckSigner(ACK_KEY.encode()).verify(link.rsplit("/", 1)[1], NOW).alert_id == 3
+    assert acknowledge_link(OpsConfig(), 3, NOW) is None  # no public address to link to
+
+
 @pytest.mark.parametrize("mangle", [
     lambda t: t[:-3] + ("AAA" if not t.endswith("AAA") else "BBB"),  # signature altered
     lambda t: t.split(".")[0] + ".eyJhIjo0MywiZSI6OTk5OTk5OTk5OSwibiI6IngifQ." + t.split(".")[2],  # payload swapped
