@@ -8,6 +8,7 @@ import dagster as dg
 
 from monitoring_pipeline.defs.dnb.definitions import dnb_definitions
 from monitoring_pipeline.defs.integrations.definitions import integration_definitions
+from monitoring_pipeline.defs.reports.definitions import report_definitions
 from monitoring_pipeline.defs.shared.partitions import daily_partitions
 from monitoring_pipeline.defs.shared.resources import project_database
 from monitoring_pipeline.destinations.config import load_destinations
@@ -23,4 +24,5 @@ defs = dg.Definitions.merge(
     dg.Definitions(resources={"database": project_database(settings)}),
     dnb_definitions(settings, partitions, load_destinations(settings.destinations_file, settings)),
     integration_definitions(settings, partitions, load_integrations(settings.integrations_file)),
+    report_definitions(settings, partitions),
 )

@@ -19,6 +19,7 @@ ENV_DATABASE_URL = "DATABASE_URL"
 ENV_REGISTRATIONS_DIR = "MONITORING_PIPELINE_REGISTRATIONS_DIR"
 ENV_DESTINATIONS = "MONITORING_PIPELINE_DESTINATIONS"
 ENV_INTEGRATIONS_CONFIG = "INTEGRATIONS_CONFIG"
+ENV_OPS_CONFIG = "OPS_CONFIG"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FORMATS = ("json", "csv", "parquet")
 PRODUCTION_DNB_URL = "https://plus.dnb.com"
@@ -65,6 +66,15 @@ class DnbSettings:
 
 
 @dataclass(frozen=True)
+class OpsSettings:
+    """Where `monitoring-pipeline serve` listens and the file configuring it and the reports (``OPS_CONFIG``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8767
+    config_file: Path | None = None  # None: every default (public status page, no webhook sources, no e-mail)
+
+
+@dataclass(frozen=True)
 class ProjectSettings:
     """Every setting of the project (see the README's settings table), read once from the environment."""
 
@@ -84,6 +94,12 @@ class ProjectSettings:
     landing_max_age_minutes: float = 30.0
     database_url_from_env: bool = False  # then resources pass DATABASE_URL as an EnvVar, never its value
     dnb: DnbSettings = field(default_factory=DnbSettings)
+    ops: OpsSettings = field(default_factory=OpsSettings)
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where the daily and weekly reports are stored (``<data dir>/reports/YYYY/MM/DD/``)."""
+        return self.data_dir / "reports"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ProjectSettings:
@@ -113,7 +129,18 @@ class ProjectSettings:
                 client_id_configured=bool(env.get("DNB_CLIENT_ID")),
                 client_id=env.get("DNB_CLIENT_ID") or None,
             ),
+            ops=OpsSettings(
+                host=env.get("OPS_HOST") or "127.0.0.1",
+                port=int(_number(env, "OPS_PORT", 8767, minimum=0, maximum=65535)),
+                config_file=_optional_file(env, ENV_OPS_CONFIG, PROJECT_ROOT / "config" / "ops.yaml"),
+            ),
         )
+
+
+def read_secret(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The value of the environment variable a configuration file names for a secret (``token_env: NAME``), read
+    when it is used and never stored; None when unset or empty."""
+    return (os.environ if environ is None else environ).get(name) or None
 
 
 def parse_formats(name: str, value: str) -> tuple[str, ...]:

@@ -31,6 +31,7 @@ DEMO_API_KEY_ENV = "CLEARBIT_API_KEY"  # read by config/integrations.demo.yaml
 @click.option("--emulator-port", type=int, default=8765, show_default=True)
 @click.option("--sandbox-port", type=int, default=8766, show_default=True, help="Port of the integration sandbox.")
 @click.option("--dagster-port", type=int, default=3000, show_default=True)
+@click.option("--ops-port", type=int, default=8767, show_default=True, help="Port of the ops service (status page).")
 @click.option(
     "--dagster-home",
     type=click.Path(file_okay=False, path_type=Path),
@@ -40,8 +41,8 @@ DEMO_API_KEY_ENV = "CLEARBIT_API_KEY"  # read by config/integrations.demo.yaml
 )
 @click.option("--no-dagster", is_flag=True, help="Only run the seeded emulator and the sandbox.")
 def demo(host: str, client_id: str, client_secret: str, rate_limit: float, retry_after: float | None,
-         token_lifetime: int, emulator_port: int, sandbox_port: int, dagster_port: int, dagster_home: Path,
-         no_dagster: bool) -> None:
+         token_lifetime: int, emulator_port: int, sandbox_port: int, dagster_port: int, ops_port: int,
+         dagster_home: Path, no_dagster: bool) -> None:
     """The demo: a seeded D&B emulator, the integration sandbox and `dagster dev` wired to both."""
     # A service manager's SIGTERM stops the demo like Ctrl-C does: dagster dev is asked to stop, not orphaned.
     # SIGINT gets a handler too: started in the background it is inherited as ignored, and dagster dev, which
@@ -63,7 +64,7 @@ def demo(host: str, client_id: str, client_secret: str, rate_limit: float, retry
                 _wait_for_interrupt()
             else:
                 services = demo_services_environment(server.url, client_id, client_secret, sandbox_server.url, scenario)
-                _run_dagster_dev(services, dagster_home, dagster_port)
+                _run_dagster_dev(services, dagster_home, dagster_port, ops_port)
     except KeyboardInterrupt:
         pass  # Ctrl-C or SIGTERM, whenever it comes: a normal stop, not click's "Aborted!"
     finally:
@@ -91,7 +92,7 @@ def demo_services_environment(emulator_url: str, client_id: str, client_secret: 
     return env
 
 
-def _run_dagster_dev(services: dict[str, str], dagster_home: Path, port: int) -> None:
+def _run_dagster_dev(services: dict[str, str], dagster_home: Path, port: int, ops_port: int) -> None:
     home = dagster_home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     if PROJECT_DAGSTER_YAML.exists():
@@ -108,16 +109,25 @@ def _run_dagster_dev(services: dict[str, str], dagster_home: Path, port: int) ->
     }
     command = [sys.executable, "-m", "dagster", "dev", "-m", "monitoring_pipeline.definitions", "-p", str(port)]
     click.echo(f"Starting Dagster on http://127.0.0.1:{port} (DAGSTER_HOME={home})")
+    # The ops service reads the same project database: the status page, /metrics and the API.
+    ops = subprocess.Popen([sys.executable, "-m", "monitoring_pipeline.cli", "serve", "--port", str(ops_port)],
+                           env=env)
+    click.echo(f"Ops service (status page, /metrics, /api/v1) on http://127.0.0.1:{ops_port}")
     # Run from DAGSTER_HOME so Dagster uses the dagster.yaml copied there (and warns about no other).
     process = subprocess.Popen(command, env=env, cwd=home)
     try:
         process.wait()
     except KeyboardInterrupt:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for child in (process, ops):
+            child.send_signal(signal.SIGINT)
+        for child in (process, ops):
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    finally:
+        if ops.poll() is None:
+            ops.terminate()
 
 
 def _interrupt(signum: int, frame: object) -> None:

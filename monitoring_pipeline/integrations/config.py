@@ -209,6 +209,14 @@ class ProbingSettings(_Model):
         return value
 
 
+class StatusPageLink(_Model):
+    """The provider's status page as an inbound webhook source of the ops file (``webhooks.<source>``): incidents
+    it declares for these components (ids or names; none: every component) are this integration's."""
+
+    source: StrictStr
+    components: tuple[StrictStr, ...] = ()
+
+
 class IntegrationConfig(_Model):
     """One probed integration."""
 
@@ -236,6 +244,7 @@ class IntegrationConfig(_Model):
     failover: Failover | None = None
     tls: Tls = Tls()
     follow_redirects: StrictBool = False
+    status_page: StatusPageLink | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 

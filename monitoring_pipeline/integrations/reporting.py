@@ -23,7 +23,7 @@ from monitoring_pipeline.integrations.state import (
 )
 from monitoring_pipeline.integrations.store import WindowSample
 
-_SAMPLE_SCORE = {UP: 100.0, DEGRADED: 50.0, FAILED: 0.0, SKIPPED: 0.0}
+SAMPLE_SCORE = {UP: 100.0, DEGRADED: 50.0, FAILED: 0.0, SKIPPED: 0.0}
 _STATE_SCORE = {STATE_UP: 100.0, STATE_DEGRADED: 50.0, STATE_PENDING: 50.0, STATE_DOWN: 0.0,
                 STATE_MAINTENANCE: 100.0, STATE_UNKNOWN: 0.0}
 
@@ -59,7 +59,7 @@ def window_figures(state: str, samples: Sequence[WindowSample]) -> WindowFigures
     latencies = [s.latency_ms for s in counted if s.latency_ms is not None and s.outcome != FAILED]
     if counted:
         available = sum(1 for s in counted if s.state in AVAILABLE_STATES) / len(counted)
-        score = sum(_SAMPLE_SCORE[s.outcome] for s in counted) / len(counted)
+        score = sum(SAMPLE_SCORE[s.outcome] for s in counted) / len(counted)
     else:
         available = 1.0 if state in (*AVAILABLE_STATES, STATE_MAINTENANCE) else 0.0
         score = _STATE_SCORE[state]

@@ -465,3 +465,65 @@ alert_receiver_status = Table(
     Column("last_failure_at", UtcDateTime()),
     Column("consecutive_failures", Integer, nullable=False, default=0),
 )
+
+# -- ops service (migration 0009) --------------------------------------------------------------------------
+
+# Every request to POST /webhooks/{source}, accepted or not: what came (size and hash, never the body of an
+# unauthenticated request), when, and what was done with it.
+ops_webhook_requests = Table(
+    "ops_webhook_requests",
+    metadata,
+    Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("outcome", String(16), nullable=False),  # applied | duplicate | ignored | rejected
+    Column("http_status", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("event_key", String(255)),  # the update's identity, once authenticated and parsed
+    Column("body_bytes", Integer, nullable=False),
+    Column("body_sha256", String(64)),
+    Index("ix_ops_webhook_requests_received_at", "received_at"),
+)
+
+# Updates applied, by identity: a replayed delivery of the same update is answered and recorded, not applied twice.
+ops_webhook_applied = Table(
+    "ops_webhook_applied",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("event_key", String(255), primary_key=True),
+    Column("applied_at", UtcDateTime(), nullable=False),
+)
+
+# Incidents providers declare on their status pages (inbound webhooks), one row per incident (or component) and
+# integration it is mapped to. The status page shows the active ones; the alert engine raises alerts from them.
+provider_incidents = Table(
+    "provider_incidents",
+    metadata,
+    Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),  # the webhook source (ops file)
+    Column("kind", String(16), nullable=False),  # incident | component
+    Column("external_id", String(128), nullable=False),  # the provider's incident or component id
+    Column("integration", String(64), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("status", String(32), nullable=False),  # investigating ... resolved | major_outage ... operational
+    Column("impact", String(16), nullable=False),  # none | minor | major | critical | maintenance
+    Column("active", Boolean, nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),  # the provider's time of the update applied last
+    Column("resolved_at", UtcDateTime()),
+    Column("url", Text),
+    Column("detail", Text),  # the latest update's text
+    Column("received_at", UtcDateTime(), nullable=False),
+    Index("ix_provider_incidents_identity", "source", "kind", "external_id", "integration", unique=True),
+    Index("ix_provider_incidents_active", "active", "integration"),
+)
+
+# Acknowledgement links already used (single use): the token's id, never the token.
+ops_ack_tokens = Table(
+    "ops_ack_tokens",
+    metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("alert_id", BigInteger, nullable=False),
+    Column("used_at", UtcDateTime(), nullable=False),
+    Column("outcome", String(32), nullable=False),
+)
