@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 
 from monitoring_pipeline.httpserver import BackgroundServer, free_port, uvicorn_server
 
+
 class _QuietLegacyNotice(logging.Filter):
     """aiosmtpd logs a deprecation notice on every AUTH (its own code sets the legacy attribute)."""
 

@@ -44,7 +44,7 @@ class TwilioSmsConfig(ChannelConfig):
     to: str = Field(pattern=PHONE)
     from_: str | None = Field(None, alias="from", pattern=PHONE)
     messaging_service_sid: str | None = Field(None, pattern=r"^MG[0-9a-fA-F]{32}$")
-    url: str = Field(DEFAULT_URL, pattern=r"^https?://[^\s/]+/?$")
+    url: str = Field(DEFAULT_URL, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")  # the API base URL
 
     @model_validator(mode="after")
     def _one_sender(self) -> TwilioSmsConfig:
