@@ -15,6 +15,7 @@ import re
 import ssl
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,13 +35,22 @@ from monitoring_pipeline.httpserver import BackgroundServer, free_port, uvicorn_
 
 
 class _QuietLegacyNotice(logging.Filter):
-    """aiosmtpd logs a deprecation notice on every AUTH (its own code sets the legacy attribute)."""
+    """aiosmtpd logs a deprecation notice on every AUTH (its own code sets the legacy attribute), and a warning for
+    AUTH over implicit TLS, which it does not count as TLS."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "login_data is deprecated" not in record.getMessage()
+        message = record.getMessage()
+        return "login_data is deprecated" not in message and "auth_require_tls == False" not in message
 
 
 logging.getLogger("mail.log").addFilter(_QuietLegacyNotice())
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        with warnings.catch_warnings():  # AUTH over implicit TLS: aiosmtpd warns it is not over (START)TLS
+            warnings.simplefilter("ignore", UserWarning)
+            return super().factory()
 
 # Headers that carry credentials: recorded for the tests, never written to the inbox files.
 _PRIVATE_HEADERS = frozenset({"authorization", "cookie", "x-webhook-signature"})
@@ -209,10 +219,10 @@ class _MailHandler:
     async def handle_DATA(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         if self.server.data_replies:
             return self.server.data_replies.popleft()
-        login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
+        login = session.auth_data if isinstance(session.auth_data, str) else None
         mail = ReceivedMail(envelope.mail_from or "", tuple(envelope.rcpt_tos), bytes(envelope.original_content or
                                                                                       envelope.content or b""),
-                            session.ssl is not None, login)
+                            session.ssl is not None or self.server.security == "tls", login)
         with self.server.lock:
             self.server.mails.append(mail)
         if self.server.inbox_dir is not None:
@@ -250,15 +260,17 @@ class MailServer:
         elif security == "starttls":
             kwargs.update(tls_context=context, require_starttls=True)
         if self.users:
-            kwargs.update(authenticator=self._authenticate, auth_required=True, auth_require_tls=True)
-        self._controller = Controller(_MailHandler(self), **kwargs)
+            # aiosmtpd counts only STARTTLS as TLS for AUTH; an implicit-TLS session is encrypted from the start.
+            kwargs.update(authenticator=self._authenticate, auth_required=True,
+                          auth_require_tls=security == "starttls")
+        self._controller = _Controller(_MailHandler(self), **kwargs)
 
     def _authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
                       auth_data: Any) -> AuthResult:
         if isinstance(auth_data, LoginPassword):
             user, password = auth_data.login.decode(), auth_data.password.decode()
             if self.users.get(user) == password:
-                return AuthResult(success=True)
+                return AuthResult(success=True, auth_data=user)
         return AuthResult(success=False, handled=False)
 
     def start(self) -> MailServer:
