@@ -25,7 +25,7 @@ from sqlalchemy import Engine, select
 
 from monitoring_pipeline.alerting import delivery_store as store
 from monitoring_pipeline.alerting.channels.alertmanager import AlertmanagerChannel, postable_alert
-from monitoring_pipeline.alerting.channels.base import Channel, SendContext, SendResult
+from monitoring_pipeline.alerting.channels.base import Channel, SendContext, SendResult, redact_http_logs
 from monitoring_pipeline.alerting.channels.email import EmailChannel
 from monitoring_pipeline.alerting.model import Alert, Notification
 from monitoring_pipeline.alerting.outbox import DELIVERED, FAILED, HELD, PENDING, enqueue
@@ -34,6 +34,7 @@ from monitoring_pipeline.retry import Backoff
 from monitoring_pipeline.storage.schema import alert_delivery_log, alert_outbox
 
 logger = logging.getLogger(__name__)
+MAX_DEFERRED = 5000  # rows given back in one pass (paced targets): past this the pass ends
 T = TypeVar("T")
 
 
@@ -128,6 +129,7 @@ def deliver_due(
     """
     if not isinstance(receivers, Mapping):
         receivers = {receiver.name: receiver for receiver in receivers}
+    redact_http_logs()
     run = _Pass(engine, dict(receivers), now, budget_seconds, settings or DeliverySettings(), only_ids,
                 pacer or PACER, on_sent)
     return asyncio.run(run.run())
@@ -149,6 +151,7 @@ class _Pass:
         self.channels = {name: receiver.build_channels() for name, receiver in receivers.items()}
         self.hashes = {name: receiver.config_hash() for name, receiver in receivers.items()}
         self.healthy: set[str] = set()  # receivers whose success this pass has recorded already
+        self.deferred: set[int] = set()  # rows given back in this pass: not leased again until the next
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="alert-delivery-db")
         self.semaphore = asyncio.Semaphore(settings.concurrency)
 
@@ -170,9 +173,10 @@ class _Pass:
                 self.client = client
                 if self.only_ids is None:
                     await self.refresh_alertmanager()
-                while self.remaining() > self.settings.min_send_seconds:
+                while self.remaining() > self.settings.min_send_seconds and len(self.deferred) < MAX_DEFERRED:
                     rows = await self.db(store.lease_due, self.engine, self.now(), self.settings.batch_size,
-                                         self.settings.lease_seconds, list(self.receivers), self.only_ids)
+                                         self.settings.lease_seconds, list(self.receivers), self.only_ids,
+                                         self.deferred)
                     if not rows:
                         break
                     self.report.leased += len(rows)
@@ -204,6 +208,8 @@ class _Pass:
                                deferred=len(sent) < len(targets))
         unlogged = [] if log_each else [attempt for _, attempt, _ in sent]
         await self.db(self.finish, row, outcome, unlogged, [(c, a, notification) for c, a, _ in sent])
+        if outcome.status == PENDING and outcome.due_at is None:
+            self.deferred.add(row.id)
         self.count(outcome, len(sent))
 
     async def send(self, row: store.LeasedRow, notification: Notification, channel: Channel, attempt: int,
@@ -267,6 +273,8 @@ class _Pass:
         now = self.now()
         config_hash = self.hashes.get(row.receiver)
         with self.engine.begin() as connection:
+            if sent:
+                store.lock_receiver(connection, row.receiver, now)
             if unlogged:
                 connection.execute(alert_delivery_log.insert(), [a.row() for a in unlogged])
             if not store.finish_row(connection, row, outcome, now):

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, case, delete, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql
 
 from monitoring_pipeline.alerting.outbox import DELIVERED, FAILED, HELD, PENDING
 from monitoring_pipeline.storage.schema import (
@@ -63,7 +64,7 @@ class Attempt:
 
 
 def lease_due(engine: Engine, now: datetime, limit: int, lease_seconds: float, receivers: Iterable[str],
-              only_ids: Sequence[int] | None = None) -> list[LeasedRow]:
+              only_ids: Sequence[int] | None = None, skip_ids: Iterable[int] = ()) -> list[LeasedRow]:
     """Lease up to ``limit`` due rows of ``receivers``: pending, due, not leased by a live process, and first of their
     (receiver, group) still unfinished, so a group's notifications go out in the order they were decided.
 
@@ -87,6 +88,9 @@ def lease_due(engine: Engine, now: datetime, limit: int, lease_seconds: float, r
     ]
     if only_ids is not None:
         conditions.append(outbox.c.id.in_(list(only_ids)))
+    skip = list(skip_ids)
+    if skip:
+        conditions.append(outbox.c.id.not_in(skip))
     candidates = select(outbox.c.id).where(*conditions).order_by(outbox.c.due_at, outbox.c.id).limit(limit)
     if engine.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True, of=outbox)
@@ -199,6 +203,18 @@ def receiver_health(connection: Connection | Engine) -> dict[str, ReceiverHealth
     return {row.receiver: ReceiverHealth(*row) for row in rows}
 
 
+def lock_receiver(connection: Connection, receiver: str, now: datetime) -> None:
+    """Take ``receiver``'s health row first in a transaction that also changes its outbox rows, so that two
+    processes finishing rows of one receiver queue up instead of deadlocking (PostgreSQL; SQLite has one writer)."""
+    if connection.dialect.name != "postgresql":
+        return
+    insert = postgresql.insert(alert_receiver_status).values(receiver=receiver, state=OK, since=now,
+                                                             consecutive_failures=0)
+    connection.execute(insert.on_conflict_do_nothing(index_elements=["receiver"]))
+    connection.execute(select(alert_receiver_status.c.receiver)
+                       .where(alert_receiver_status.c.receiver == receiver).with_for_update())
+
+
 def _save_health(connection: Connection, health: ReceiverHealth) -> None:
     upsert(connection, alert_receiver_status, [health.__dict__], ["receiver"])
 
@@ -262,6 +278,9 @@ def reconcile_receivers(engine: Engine, hashes: Mapping[str, str], now: datetime
     receiver still holding keeps new ones held; notifications for receivers not configured wait (held) until they
     are; held ones older than ``hold_expiry`` fail."""
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # health rows before outbox rows, as finishing rows does
+            connection.execute(select(alert_receiver_status.c.receiver)
+                               .order_by(alert_receiver_status.c.receiver).with_for_update())
         health = receiver_health(connection)
         for receiver, config_hash in hashes.items():
             current = health.get(receiver)

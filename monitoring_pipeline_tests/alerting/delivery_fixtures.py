@@ -55,7 +55,8 @@ def group(kind: str, receiver: str = "ops", group_key: str = "{}:{alertname=\"in
     if kind == "acknowledgement":
         stripe = replace(stripe, state="acknowledged", acknowledged_by="alice",
                          acknowledged_at=AT + timedelta(minutes=4), acknowledgement_comment="looking into it")
-        paypal = replace(paypal, state="acknowledged", acknowledged_by="alice", acknowledged_at=AT + timedelta(minutes=4))
+        paypal = replace(paypal, state="acknowledged", acknowledged_by="alice",
+                         acknowledged_at=AT + timedelta(minutes=4))
     if kind == "resolution":
         stripe = replace(stripe, state="resolved", ends_at=AT + timedelta(minutes=12))
         paypal = replace(paypal, state="resolved", ends_at=AT + timedelta(minutes=9))
@@ -73,8 +74,8 @@ def recording() -> Iterator[RecordingReceiver]:
 
 @pytest.fixture(scope="session")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return write_self_signed_certificate(tmp_path_factory.mktemp("tls"), not_after=datetime.now(UTC) + timedelta(days=2),
-                                         stem="smtp")
+    return write_self_signed_certificate(tmp_path_factory.mktemp("tls"), stem="smtp",
+                                         not_after=datetime.now(UTC) + timedelta(days=2))
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from monitoring_pipeline_tests.alerting.delivery_fixtures import (
     channel_configs,
     group,
     receiver,
+    recording,  # noqa: F401 - fixture
     secrets_env,  # noqa: F401 - fixture
 )
-from monitoring_pipeline_tests.alerting.delivery_fixtures import recording  # noqa: F401 - fixture
 
 PATHS = {"slack": "/slack/", "discord": "/discord/", "teams": "/teams/", "pagerduty": "/pagerduty/",
          "twilio_sms": "/twilio/", "webhook": "/webhook/", "alertmanager": "/am/"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import time
@@ -62,11 +63,46 @@ def secret_identity(name: str) -> str:
     return os.environ.get(name) or name
 
 
+def _secret_parts(value: str) -> list[str]:
+    """A secret and, for a URL, its path and the tokens in it (a remote may echo ``/services/T0/B0/xyz``)."""
+    parts = [value]
+    match = _URL.fullmatch(value.strip())
+    if match and match.group(3):
+        tail = match.group(3)
+        parts.append(tail)
+        parts.extend(piece for piece in re.split(r"[/?&=#]", tail) if len(piece) >= 8)
+    return parts
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` without the given secret values and with every URL cut to its scheme and host."""
-    for value in sorted((s for s in secrets if s), key=len, reverse=True):
+    """``text`` without the given secret values (and the tokens of secret URLs) and with every URL cut to its
+    scheme and host."""
+    values = {part for value in secrets if value for part in _secret_parts(value)}
+    for value in sorted(values, key=len, reverse=True):
         text = text.replace(value, REDACTED)
     return _URL.sub(lambda m: m.group(1) + m.group(2) + ("/" + REDACTED if m.group(3) else ""), text)
+
+
+class RedactUrls(logging.Filter):
+    """httpx logs every request's full URL at INFO; a webhook URL is a secret. Keeps scheme and host."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(redact(str(a)) if isinstance(a, str | httpx.URL) else a for a in args)
+        record.msg = redact(str(record.msg))
+        return True
+
+
+_REDACT_URLS = RedactUrls()
+
+
+def redact_http_logs() -> None:
+    """Install ``RedactUrls`` on httpx's and httpcore's loggers (once)."""
+    for name in ("httpx", "httpcore"):
+        log = logging.getLogger(name)
+        if _REDACT_URLS not in log.filters:
+            log.addFilter(_REDACT_URLS)
 
 
 def shorten(text: str, limit: int = DETAIL_LIMIT) -> str:
