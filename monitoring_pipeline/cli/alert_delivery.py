@@ -37,7 +37,7 @@ def deliveries(alert_id: int | None, limit: int, as_json: bool) -> None:
 @click.argument("receiver")
 @click.option("--timeout", type=click.FloatRange(1, 120), default=30.0, show_default=True,
               help="Seconds to wait for the channels to answer.")
-def test_receiver(receiver: str, timeout: float) -> None:
+def receiver_test(receiver: str, timeout: float) -> None:
     """Send a test notification to RECEIVER through the real path (outbox, delivery, log) and print each
     channel's outcome. A success makes a broken receiver healthy again, and what it held goes out."""
     from monitoring_pipeline.alerting.delivery import send_test
@@ -69,4 +69,4 @@ def test_receiver(receiver: str, timeout: float) -> None:
     click.echo(f"receiver {receiver}: test notification delivered to every channel")
 
 
-ALERTS_SUBCOMMANDS = [deliveries, test_receiver]
+ALERTS_SUBCOMMANDS = [deliveries, receiver_test]
