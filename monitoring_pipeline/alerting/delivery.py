@@ -44,6 +44,7 @@ class DeliverySettings:
 
     batch_size: int = 200  # rows leased at once
     concurrency: int = 32  # sends in flight at once (across targets)
+    per_target: int = 8  # sends in flight to one target (one webhook, one SMTP server) at once
     lease_seconds: float = 180.0  # longer than any pass: a row is re-sent only once its process is surely gone
     backoff: Backoff = field(default_factory=lambda: Backoff(initial_seconds=5.0, max_seconds=600.0))
     give_up_after: timedelta = timedelta(hours=24)  # retryable failures: then the row fails
@@ -152,8 +153,14 @@ class _Pass:
         self.hashes = {name: receiver.config_hash() for name, receiver in receivers.items()}
         self.healthy: set[str] = set()  # receivers whose success this pass has recorded already
         self.deferred: set[int] = set()  # rows given back in this pass: not leased again until the next
-        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="alert-delivery-db")
+        # SQLite has one writer: threads writing at once would only wait in its busy handler (sleeps of up to 100 ms).
+        workers = 1 if engine.dialect.name == "sqlite" else 4
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alert-delivery-db")
         self.semaphore = asyncio.Semaphore(settings.concurrency)
+        # One small HTTP client per target: httpcore scans a client's whole pool on every request, so one big shared
+        # pool costs CPU in proportion to its size (see README, probing).
+        self.clients: dict[str, httpx.AsyncClient] = {}
+        self.target_slots: dict[str, asyncio.Semaphore] = {}
 
     def now(self) -> datetime:
         return self.fixed_now or datetime.now(UTC)
@@ -168,9 +175,7 @@ class _Pass:
         started = time.monotonic()
         try:
             await self.db(store.reconcile_receivers, self.engine, self.hashes, self.now(), self.settings.hold_expiry)
-            async with httpx.AsyncClient(limits=httpx.Limits(max_connections=self.settings.concurrency * 2),
-                                         follow_redirects=False) as client:
-                self.client = client
+            try:
                 if self.only_ids is None:
                     await self.refresh_alertmanager()
                 while self.remaining() > self.settings.min_send_seconds and len(self.deferred) < MAX_DEFERRED:
@@ -182,6 +187,8 @@ class _Pass:
                     self.report.leased += len(rows)
                     history = await self.db(store.channel_history, self.engine, [row.id for row in rows])
                     await asyncio.gather(*(self.deliver_row(row, history.get(row.id, {})) for row in rows))
+            finally:
+                await asyncio.gather(*(client.aclose() for client in self.clients.values()))
         finally:
             self.executor.shutdown(wait=True)
             self.report.duration_seconds = round(time.monotonic() - started, 3)
@@ -212,19 +219,28 @@ class _Pass:
             self.deferred.add(row.id)
         self.count(outcome, len(sent))
 
+    def client(self, key: str) -> httpx.AsyncClient:
+        client = self.clients.get(key)
+        if client is None:
+            limits = httpx.Limits(max_connections=self.settings.per_target,
+                                  max_keepalive_connections=self.settings.per_target)
+            client = self.clients[key] = httpx.AsyncClient(limits=limits, follow_redirects=False)
+        return client
+
     async def send(self, row: store.LeasedRow, notification: Notification, channel: Channel, attempt: int,
                    root: str | None, log_now: bool) -> tuple[store.Attempt, SendResult] | None:
         """One send to one channel, or None when it did not start (budget, or the target's pace)."""
-        async with self.semaphore:
+        key = channel.pacing_key()
+        slots = self.target_slots.setdefault(key, asyncio.Semaphore(self.settings.per_target))
+        async with slots, self.semaphore:
             latest = self.deadline - self.settings.min_send_seconds
-            key = channel.pacing_key()
             if self.remaining() < self.settings.min_send_seconds or not await self.pacer.acquire(
                     key, channel.min_interval, latest):
                 return None
             attempted_at = self.now()
             context = SendContext(now=attempted_at, thread_root=root, receiver=row.receiver)
             try:
-                result = await asyncio.wait_for(channel.send(notification, context, self.client),
+                result = await asyncio.wait_for(channel.send(notification, context, self.client(key)),
                                                 max(self.remaining(), self.settings.min_send_seconds))
             except TimeoutError:
                 result = SendResult("retry", None, "no answer before the delivery pass's budget ran out")
@@ -272,8 +288,10 @@ class _Pass:
         """Record the row's attempts, its outcome and what they say about its receiver, in one transaction."""
         now = self.now()
         config_hash = self.hashes.get(row.receiver)
+        attempts = [a for _, a, _ in sent]
+        failures = [a for a in attempts if a.outcome != store.LOG_DELIVERED]
         with self.engine.begin() as connection:
-            if sent:
+            if failures or (attempts and row.receiver not in self.healthy):  # may hold or release other rows
                 store.lock_receiver(connection, row.receiver, now)
             if unlogged:
                 connection.execute(alert_delivery_log.insert(), [a.row() for a in unlogged])
@@ -283,8 +301,6 @@ class _Pass:
             for channel, attempt, notification in sent:
                 if isinstance(channel, AlertmanagerChannel) and attempt.outcome == store.LOG_DELIVERED:
                     self.remember_pushed(connection, channel, row, notification, now)
-            attempts = [a for _, a, _ in sent]
-            failures = [a for a in attempts if a.outcome != store.LOG_DELIVERED]
             if failures:
                 self.healthy.discard(row.receiver)
                 permanent = any(a.outcome == store.LOG_HELD or (a.outcome == store.LOG_FAILED and a.kind == "test")
@@ -332,9 +348,9 @@ class _Pass:
             now = self.now()
             request = channel.refresh(list(bodies.values()), now)
             try:
-                response = await self.client.request(request.method, request.url, content=request.body,
-                                                      headers=dict(request.headers), auth=request.auth,
-                                                      timeout=min(channel.config.timeout_seconds, self.remaining()))
+                response = await self.client(channel.pacing_key()).request(
+                    request.method, request.url, content=request.body, headers=dict(request.headers),
+                    auth=request.auth, timeout=min(channel.config.timeout_seconds, self.remaining()))
                 result = channel.classify(response.status_code, response.headers, response.content)
             except httpx.HTTPError as error:
                 result = SendResult("retry", None, type(error).__name__)
