@@ -122,6 +122,9 @@ def webhook_message(notification: Notification, max_alerts: int = 0, external_ur
         "decidedAt": iso(notification.created_at),
         "alertIds": [a.id for a in ours],
     }
+    links = {str(a.id): dict(a.links) for a in ours if a.links}
+    if links:
+        extension["links"] = links  # per alert id: its page and, while it fires, its one-click acknowledgement
     if acknowledged is not None:
         extension["acknowledgedBy"] = acknowledged.acknowledged_by
         extension["acknowledgedAt"] = iso(acknowledged.acknowledged_at)
