@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from monitoring_pipeline.storage.schema import alert_delivery_log, alert_outbox, alert_receiver_status
 
@@ -43,10 +43,16 @@ def recent_deliveries(engine: Engine, alert_id: int | None = None, limit: int = 
 
 
 def receiver_states(engine: Engine) -> list[dict[str, Any]]:
-    """Each receiver's delivery health (for `status` and the CLI)."""
+    """Each receiver's delivery health and what waits for it (pending and held notifications), for `status`."""
+    outbox = alert_outbox
+    waiting = (select(outbox.c.receiver, outbox.c.status, func.count()).where(outbox.c.status.in_(("pending", "held")))
+               .group_by(outbox.c.receiver, outbox.c.status))
     with engine.connect() as connection:
+        counts: dict[tuple[str, str], int] = {(r, s): n for r, s, n in connection.execute(waiting)}
         rows = connection.execute(select(alert_receiver_status).order_by(alert_receiver_status.c.receiver))
-        return [dict(row._mapping) for row in rows]
+        return [jsonable({k: v for k, v in row._mapping.items() if k != "config_hash"}
+                         | {"pending": counts.get((row.receiver, "pending"), 0),
+                            "held": counts.get((row.receiver, "held"), 0)}) for row in rows]
 
 
 def jsonable(entry: dict[str, Any]) -> dict[str, Any]:

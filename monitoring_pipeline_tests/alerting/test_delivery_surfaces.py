@@ -137,3 +137,20 @@ def test_the_demo_inbox_shows_every_channels_messages(tmp_path, monkeypatch, sql
     assert slack["body"]["text"] == "[FIRING:2] CRITICAL: stripe is DOWN (+1 more)"
     assert "x-webhook-signature" not in json.loads(next((tmp_path / "inbox").glob("*-webhook.json")).read_text())[
         "headers"]
+
+
+def test_status_shows_a_broken_receiver_and_what_it_holds(project, secrets_env):  # noqa: F811
+    from monitoring_pipeline.service_status import collect_status, render_text
+
+    settings = ProjectSettings.from_env()
+    engine = shared_engine(settings.database_url)
+    secrets_env.default("/slack/", Reply(404, "channel_not_found"))
+    enqueue_all(engine, group("trigger"), group("trigger", group_key="other"))
+    deliver_due(engine, load_receivers(project), budget_seconds=10, pacer=Pacer())
+    report = collect_status(engine, settings)
+    [ops] = report["alert_receivers"]
+    assert (ops["receiver"], ops["state"], ops["held"]) == ("ops", "broken", 2)
+    assert ops["reason"] == "slack (slack): 404 channel_not_found" and "config_hash" not in ops
+    text = render_text(report)
+    assert "Alert receivers" in text and "slack (slack): 404 channel_not_found" in text
+    assert SLACK_TOKEN not in text and SLACK_TOKEN not in json.dumps(report)
