@@ -161,6 +161,8 @@ class _Pass:
         # pool costs CPU in proportion to its size (see README, probing).
         self.clients: dict[str, httpx.AsyncClient] = {}
         self.target_slots: dict[str, asyncio.Semaphore] = {}
+        self.batch: list[tuple[store.LeasedRow, store.RowOutcome, list[store.Attempt], asyncio.Future[None]]] = []
+        self.flushing = False
 
     def now(self) -> datetime:
         return self.fixed_now or datetime.now(UTC)
@@ -214,7 +216,7 @@ class _Pass:
         outcome = self.outcome(row, [(channel.label, result) for channel, _, result in sent],
                                deferred=len(sent) < len(targets))
         unlogged = [] if log_each else [attempt for _, attempt, _ in sent]
-        await self.db(self.finish, row, outcome, unlogged, [(c, a, notification) for c, a, _ in sent])
+        await self.record(row, outcome, unlogged, [(c, a, notification) for c, a, _ in sent])
         if outcome.status == PENDING and outcome.due_at is None:
             self.deferred.add(row.id)
         self.count(outcome, len(sent))
@@ -282,6 +284,49 @@ class _Pass:
         if deferred:
             return store.RowOutcome(PENDING, attempted=bool(results))
         return store.RowOutcome(DELIVERED)
+
+    async def record(self, row: store.LeasedRow, outcome: store.RowOutcome, unlogged: list[store.Attempt],
+                     sent: list[tuple[Channel, store.Attempt, Notification]]) -> None:
+        """Write a row's outcome. Plain successes (a healthy receiver, nothing held or released, nothing pushed to
+        Alertmanager) are group-committed: the rows that finished while the last commit ran share the next one.
+        They touch only their own rows, so a shared transaction cannot deadlock with another process."""
+        plain = (outcome.status == DELIVERED and row.receiver in self.healthy and sent
+                 and not any(isinstance(channel, AlertmanagerChannel) for channel, _, _ in sent))
+        if not plain:
+            await self.db(self.finish, row, outcome, unlogged, sent)
+            return
+        done = asyncio.get_running_loop().create_future()
+        self.batch.append((row, outcome, unlogged, done))
+        if not self.flushing:
+            self.flushing = True
+            asyncio.ensure_future(self.flush())
+        await done
+
+    async def flush(self) -> None:
+        try:
+            while self.batch:
+                items, self.batch = self.batch, []
+                try:
+                    await self.db(self.finish_plain, [(row, outcome, unlogged) for row, outcome, unlogged, _ in items])
+                except Exception as error:  # noqa: BLE001 - each waiting row hears of it (they stay leased)
+                    for *_, done in items:
+                        done.set_exception(error)
+                else:
+                    for *_, done in items:
+                        done.set_result(None)
+        finally:
+            self.flushing = False
+
+    def finish_plain(self, items: list[tuple[store.LeasedRow, store.RowOutcome, list[store.Attempt]]]) -> None:
+        now = self.now()
+        with self.engine.begin() as connection:
+            entries = [a.row() for _, _, unlogged in items for a in unlogged]
+            if entries:
+                connection.execute(alert_delivery_log.insert(), entries)
+            for row, outcome, _ in items:
+                if not store.finish_row(connection, row, outcome, now):
+                    self.report.lost_leases += 1
+                    logger.warning("outbox row %s was taken over by another process (our lease expired)", row.id)
 
     def finish(self, row: store.LeasedRow, outcome: store.RowOutcome, unlogged: list[store.Attempt],
                sent: list[tuple[Channel, store.Attempt, Notification]]) -> None:
