@@ -6,6 +6,7 @@ with a message naming the file or variable: the project refuses to start rather 
 
 import dagster as dg
 
+from monitoring_pipeline.defs.alerting.delivery import delivery_definitions
 from monitoring_pipeline.defs.dnb.definitions import dnb_definitions
 from monitoring_pipeline.defs.integrations.definitions import integration_definitions
 from monitoring_pipeline.defs.reports.definitions import report_definitions
@@ -25,4 +26,5 @@ defs = dg.Definitions.merge(
     dnb_definitions(settings, partitions, load_destinations(settings.destinations_file, settings)),
     integration_definitions(settings, partitions, load_integrations(settings.integrations_file)),
     report_definitions(settings, partitions),
+    delivery_definitions(settings),
 )

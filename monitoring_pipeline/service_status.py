@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from monitoring_pipeline.alerting.delivery_log import receiver_states
 from monitoring_pipeline.config_errors import ConfigFileError
 from monitoring_pipeline.destinations.config import DestinationsConfig, load_destinations
 from monitoring_pipeline.destinations.status import destination_states
@@ -173,6 +174,7 @@ def collect_status(engine: Engine, settings: ProjectSettings) -> dict[str, Any]:
         "dnb": dnb_token_status(engine, settings.home, settings.dnb),
         "registrations": registrations_status(engine, settings.registrations_dir),
         "integrations": integrations_status(engine, settings.integrations_file),
+        "alert_receivers": receiver_states(engine),
     }
 
 
@@ -231,7 +233,20 @@ def render_text(status: dict[str, Any]) -> str:
         if r["last_error"]:
             lines.append(f"      LAST ERROR: {r['last_error']}")
     lines += _integration_lines(status["integrations"], now)
+    lines += _receiver_lines(status.get("alert_receivers", []), now)
     return "\n".join(lines)
+
+
+def _receiver_lines(receivers: list[dict[str, Any]], now: datetime) -> list[str]:
+    lines = ["", "Alert receivers"]
+    if not receivers:
+        lines.append("  nothing delivered yet")
+    for r in receivers:
+        lines.append(f"  {r['receiver']:<20} {r['state']:<7} since {_ago(r['since'], now)}; last success "
+                     f"{_ago(r['last_success_at'], now)}; pending {r['pending']}, held {r['held']}")
+        if r["state"] != "ok" and r["reason"]:
+            lines.append(f"      {r['reason']}")
+    return lines
 
 
 def _integration_lines(report: dict[str, Any], now: datetime) -> list[str]:

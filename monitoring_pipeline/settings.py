@@ -20,6 +20,7 @@ ENV_REGISTRATIONS_DIR = "MONITORING_PIPELINE_REGISTRATIONS_DIR"
 ENV_DESTINATIONS = "MONITORING_PIPELINE_DESTINATIONS"
 ENV_INTEGRATIONS_CONFIG = "INTEGRATIONS_CONFIG"
 ENV_OPS_CONFIG = "OPS_CONFIG"
+ENV_ALERTING_CONFIG = "ALERTING_CONFIG"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FORMATS = ("json", "csv", "parquet")
 PRODUCTION_DNB_URL = "https://plus.dnb.com"
@@ -84,6 +85,7 @@ class ProjectSettings:
     partitions_start: date
     registrations_dir: Path
     integrations_file: Path
+    alerting_file: Path = PROJECT_ROOT / "config" / "alerting.yaml"  # rules, routes, receivers (may not exist)
     destinations_file: Path | None = None
     # NOTIFICATION_FORMATS / NOTIFICATION_GZIP: override the destinations file's local export when set.
     formats: tuple[str, ...] | None = None
@@ -122,6 +124,7 @@ class ProjectSettings:
             registrations_dir=_path(env, ENV_REGISTRATIONS_DIR, _bundled("config/registrations")),
             destinations_file=_optional_file(env, ENV_DESTINATIONS, PROJECT_ROOT / "config" / "destinations.yaml"),
             integrations_file=_path(env, ENV_INTEGRATIONS_CONFIG, _bundled("config/integrations.yaml")),
+            alerting_file=_path(env, ENV_ALERTING_CONFIG, _bundled("config/alerting.yaml")),
             dnb=DnbSettings(
                 base_url=env.get("DNB_BASE_URL") or PRODUCTION_DNB_URL,
                 api_version=_choice(env, "DNB_API_VERSION", ("v3", "v2"), "v3"),

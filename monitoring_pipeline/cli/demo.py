@@ -16,6 +16,7 @@ from monitoring_pipeline.cli.fakes import emulator_config, emulator_options, loa
 from monitoring_pipeline.dnb.emulator import EmulatorServer
 from monitoring_pipeline.dnb.emulator.demo import seed_demo
 from monitoring_pipeline.sandbox import SandboxConfig, SandboxServer
+from monitoring_pipeline.sandbox.inbox import LocalInbox
 from monitoring_pipeline.settings import PROJECT_ROOT
 
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
@@ -30,6 +31,9 @@ DEMO_API_KEY_ENV = "CLEARBIT_API_KEY"  # read by config/integrations.demo.yaml
 @emulator_options
 @click.option("--emulator-port", type=int, default=8765, show_default=True)
 @click.option("--sandbox-port", type=int, default=8766, show_default=True, help="Port of the integration sandbox.")
+@click.option("--inbox-port", type=int, default=8768, show_default=True,
+              help="Port of the local inbox's webhook receiver (alert notifications, written under ./data/inbox/).")
+@click.option("--smtp-port", type=int, default=8025, show_default=True, help="Port of the local inbox's SMTP server.")
 @click.option("--dagster-port", type=int, default=3000, show_default=True)
 @click.option("--ops-port", type=int, default=8767, show_default=True, help="Port of the ops service (status page).")
 @click.option(
@@ -41,8 +45,8 @@ DEMO_API_KEY_ENV = "CLEARBIT_API_KEY"  # read by config/integrations.demo.yaml
 )
 @click.option("--no-dagster", is_flag=True, help="Only run the seeded emulator and the sandbox.")
 def demo(host: str, client_id: str, client_secret: str, rate_limit: float, retry_after: float | None,
-         token_lifetime: int, emulator_port: int, sandbox_port: int, dagster_port: int, ops_port: int,
-         dagster_home: Path, no_dagster: bool) -> None:
+         token_lifetime: int, emulator_port: int, sandbox_port: int, inbox_port: int, smtp_port: int,
+         dagster_port: int, ops_port: int, dagster_home: Path, no_dagster: bool) -> None:
     """The demo: a seeded D&B emulator, the integration sandbox and `dagster dev` wired to both."""
     # A service manager's SIGTERM stops the demo like Ctrl-C does: dagster dev is asked to stop, not orphaned.
     # SIGINT gets a handler too: started in the background it is inherited as ignored, and dagster dev, which
@@ -55,7 +59,10 @@ def demo(host: str, client_id: str, client_secret: str, rate_limit: float, retry
     try:
         seed_demo(server.state)
         click.echo(f"D&B emulator on {server.url} with demo registrations and live streams")
-        with SandboxServer(scenario, host=host, port=sandbox_port) as sandbox_server:
+        with SandboxServer(scenario, host=host, port=sandbox_port) as sandbox_server, \
+                LocalInbox(Path("data/inbox").resolve(), host, inbox_port, smtp_port) as inbox:
+            click.echo(f"Local inbox: webhooks on {inbox.receiver.url}, SMTP on {host}:{inbox.mail.port}; "
+                       f"alert notifications are written to {inbox.directory}/ (index.txt lists them)")
             click.echo(
                 f"Integration sandbox on {sandbox_server.url} with {len(scenario.endpoints)} endpoints "
                 f"({DEMO_SANDBOX_SCENARIO.name}; admin API under {sandbox_server.url}/_sandbox/)"
@@ -64,6 +71,7 @@ def demo(host: str, client_id: str, client_secret: str, rate_limit: float, retry
                 _wait_for_interrupt()
             else:
                 services = demo_services_environment(server.url, client_id, client_secret, sandbox_server.url, scenario)
+                services.update(inbox.environment())
                 _run_dagster_dev(services, dagster_home, dagster_port, ops_port)
     except KeyboardInterrupt:
         pass  # Ctrl-C or SIGTERM, whenever it comes: a normal stop, not click's "Aborted!"

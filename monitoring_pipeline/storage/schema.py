@@ -526,4 +526,23 @@ ops_ack_tokens = Table(
     Column("alert_id", BigInteger, nullable=False),
     Column("used_at", UtcDateTime(), nullable=False),
     Column("outcome", String(32), nullable=False),
+
+# -- alert delivery (migration 0008) ----------------------------------------------------------------------------
+
+# Delivery sends a group's notifications in the order they were decided: it looks for an earlier unfinished row of
+# the same receiver and group before leasing a later one.
+Index("ix_alert_outbox_group", alert_outbox.c.receiver, alert_outbox.c.group_key, alert_outbox.c.id)
+
+# Alerts pushed to an Alertmanager channel that still fire: re-sent before their endsAt passes (Alertmanager
+# resolves an alert nobody re-sends), deleted once their resolution is delivered.
+alert_pushed_alerts = Table(
+    "alert_pushed_alerts",
+    metadata,
+    Column("receiver", String(64), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    Column("fingerprint", String(255), primary_key=True),
+    Column("body", Text, nullable=False),  # the alert as Alertmanager's API takes it, without endsAt
+    Column("refresh_at", UtcDateTime(), nullable=False),
+    Column("pushed_at", UtcDateTime(), nullable=False),
+    Index("ix_alert_pushed_alerts_refresh", "refresh_at"),
 )

@@ -46,13 +46,15 @@ def test_the_module_holds_exactly_one_definitions_object():
 def test_every_resource_builds_from_the_environment(fake_environment, admin, tmp_path):
     admin.create_registration("ENV_REF")
     resources = fake_environment.resources
-    assert set(resources) == {"dnb", "database", "storage", "registrations", "integrations", "reports"}
+    assert set(resources) == {"dnb", "database", "storage", "registrations", "integrations", "reports",
+                              "alert_delivery"}
     with dg.build_resources(resources) as built:
         assert built.dnb.get_client().list_registrations() == ["ENV_REF"]
         assert str(built.database.get_engine().url) == f"sqlite:///{tmp_path / 'home' / 'project.db'}"
         assert built.storage.export_settings().base_path == tmp_path / "home" / "data"
         assert {c.reference for c in built.registrations.load()} == {"DEMO_STD", "DEMO_FINANCE", "DEMO_RISK"}
         assert built.integrations.load().integrations == ()  # the shipped example has every entry commented out
+        assert isinstance(built.alert_delivery.receivers(), dict)
 
 
 def test_a_database_password_never_reaches_resource_config(monkeypatch, postgres_url):
