@@ -526,6 +526,7 @@ ops_ack_tokens = Table(
     Column("alert_id", BigInteger, nullable=False),
     Column("used_at", UtcDateTime(), nullable=False),
     Column("outcome", String(32), nullable=False),
+)
 
 # -- alert delivery (migration 0008) ----------------------------------------------------------------------------
 
