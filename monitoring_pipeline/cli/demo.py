@@ -13,9 +13,9 @@ from pathlib import Path
 import click
 
 from monitoring_pipeline.cli.fakes import emulator_config, emulator_options, load_scenario_file
-from monitoring_pipeline.dnb.emulator import EmulatorServer
-from monitoring_pipeline.dnb.emulator.demo import seed_demo
-from monitoring_pipeline.sandbox import SandboxConfig, SandboxServer
+from monitoring_pipeline.fakes.dnb_emulator import EmulatorServer
+from monitoring_pipeline.fakes.dnb_emulator.demo import seed_demo
+from monitoring_pipeline.fakes.sandbox import SandboxConfig, SandboxServer
 from monitoring_pipeline.settings import PROJECT_ROOT
 
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"

@@ -238,7 +238,7 @@ def test_credentials_in_a_url_are_refused_and_never_repeated(tmp_path, entry, fi
 def test_a_latin_1_header_value_and_a_loadable_ca_file_are_accepted(tmp_path):
     from datetime import UTC, datetime, timedelta
 
-    from monitoring_pipeline.sandbox.tls import write_self_signed_certificate
+    from monitoring_pipeline.fakes.tls import write_self_signed_certificate
 
     cert, _ = write_self_signed_certificate(tmp_path / "tls", not_after=datetime.now(UTC) + timedelta(days=30))
     path = write(tmp_path, f"integrations:\n  - {{name: s, category: p, url: 'https://x', "

@@ -1,0 +1,9 @@
+"""Fake servers for the tests and the demo, real HTTP servers on loopback (no Dagster):
+
+- ``dnb_emulator``: D&B Direct+ Monitoring, faithful to shared/DNB_DIRECT_PLUS.md, with faults and a delivery log;
+- ``sandbox``: fake third-party APIs with programmable status, latency, faults, auth and phases.
+
+They share their plumbing: ``serving`` (uvicorn in a background thread or the foreground, TLS), ``tls``
+(self-signed certificates), ``httpauth`` (reading credentials), ``admin`` and ``admin_client`` (the control API
+each serves under ``/_emulator`` or ``/_sandbox``, and its client).
+"""
