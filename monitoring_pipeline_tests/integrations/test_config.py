@@ -147,6 +147,11 @@ def test_each_mistake_names_file_field_and_expected_form(tmp_path, entry, field,
         ("{type: api_key, api_key: ak_live_secret}", "api_key", "key_env"),
         ("{type: oauth2, token_url: 'http://x/t', client_id: c, client_secret: cs_secret_value}", "client_secret",
          "client_secret_env"),
+        ("{type: oauth2, token_url: 'http://x/t', client_id: c, secret: cs_secret_value}", "secret",
+         "client_secret_env"),
+        ("{type: bearer, secret: sk_live_51abcdef}", "secret", "token_env"),
+        ("{type: api_key, key: ak_live_secret}", "key", "key_env"),
+        ("{password: hunter2-secret}", "password", "password_env"),  # no type yet: the field of any type
     ],
 )
 def test_a_secret_in_the_file_is_refused_and_never_repeated(tmp_path, auth, key, use):
@@ -155,7 +160,7 @@ def test_a_secret_in_the_file_is_refused_and_never_repeated(tmp_path, auth, key,
         load_integrations(path)
     message = str(raised.value)
     assert raised.value.field == f"integrations[0] (s).auth.{key}"
-    assert use in message
+    assert "put it in an environment variable and name that variable with " f"`{use}: NAME_OF_VARIABLE`" in message
     secret = auth.split(f"{key}: ")[1].rstrip("}")
     assert secret not in message
 
