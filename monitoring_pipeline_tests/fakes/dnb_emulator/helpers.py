@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from monitoring_pipeline.fakes.dnb_emulator import EmulatorConfig
 from monitoring_pipeline_tests.conftest import CLIENT_ID as TEST_KEY
 from monitoring_pipeline_tests.conftest import CLIENT_SECRET as TEST_SECRET
 
@@ -89,3 +90,9 @@ def advance_clock(admin: httpx.Client, seconds: float, api: httpx.Client | None 
     if api is not None:
         api.headers["Authorization"] = f"Bearer {get_token(api)}"
     return response.json()["now"]
+
+
+def unlimited_config(**extra_credentials: str) -> EmulatorConfig:
+    """The test key without a rate limit (functional tests), plus more keys (``key=secret``)."""
+    return EmulatorConfig(client_id=TEST_KEY, client_secret=TEST_SECRET, rate_limit_per_second=None,
+                          extra_credentials=extra_credentials)

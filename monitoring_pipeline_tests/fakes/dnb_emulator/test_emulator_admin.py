@@ -25,6 +25,7 @@ from monitoring_pipeline_tests.fakes.dnb_emulator.helpers import (
     create_registration,
     get_token,
     queue,
+    unlimited_config,
     update,
 )
 
@@ -33,7 +34,7 @@ DUNS = "001017545"
 
 @pytest.fixture(scope="module")
 def emulator_config() -> EmulatorConfig:
-    return EmulatorConfig(client_id=TEST_KEY, client_secret=TEST_SECRET, rate_limit_per_second=None)
+    return unlimited_config()
 
 
 def test_health(admin_http: httpx.Client) -> None:

@@ -14,6 +14,7 @@ from monitoring_pipeline_tests.fakes.dnb_emulator.helpers import (
     TEST_SECRET,
     assert_error,
     get_token,
+    unlimited_config,
 )
 
 GRANT = {"grant_type": "client_credentials"}
@@ -21,12 +22,7 @@ GRANT = {"grant_type": "client_credentials"}
 
 @pytest.fixture(scope="module")
 def emulator_config() -> EmulatorConfig:
-    return EmulatorConfig(
-        client_id=TEST_KEY,
-        client_secret=TEST_SECRET,
-        rate_limit_per_second=None,
-        extra_credentials={"second-key": "second-secret"},
-    )
+    return unlimited_config(**{"second-key": "second-secret"})
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from monitoring_pipeline_tests.fakes.dnb_emulator.helpers import (
     get_token,
     markers,
     queue,
+    unlimited_config,
     update,
 )
 
@@ -32,12 +33,7 @@ PULL_ROUTE = "GET /v1/monitoring/registrations/{reference}/notifications"
 
 @pytest.fixture(scope="module")
 def emulator_config() -> EmulatorConfig:
-    return EmulatorConfig(
-        client_id=TEST_KEY,
-        client_secret=TEST_SECRET,
-        rate_limit_per_second=None,
-        extra_credentials={"other-key": "other-secret"},
-    )
+    return unlimited_config(**{"other-key": "other-secret"})
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from monitoring_pipeline_tests.fakes.dnb_emulator.helpers import (
     create_registration,
     markers,
     queue,
+    unlimited_config,
     update,
     wait_for,
 )
@@ -32,7 +33,7 @@ DAY = 86400
 
 @pytest.fixture(scope="module")
 def emulator_config() -> EmulatorConfig:
-    return EmulatorConfig(client_id=TEST_KEY, client_secret=TEST_SECRET, rate_limit_per_second=None)
+    return unlimited_config()
 
 
 @pytest.fixture
