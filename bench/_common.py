@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import httpx
 from sqlalchemy import create_engine, text
 
-from monitoring_pipeline.fakes.serving import free_port
+from monitoring_pipeline.httpserver import free_port
 
 KEY, SECRET = "bench-key", "bench-secret"
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

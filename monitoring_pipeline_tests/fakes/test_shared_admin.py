@@ -12,7 +12,7 @@ from monitoring_pipeline.fakes.admin_client import AdminCallError, AdminClient
 from monitoring_pipeline.fakes.dnb_emulator import EmulatorConfig, EmulatorServer
 from monitoring_pipeline.fakes.dnb_emulator.admin_client import EmulatorAdmin
 from monitoring_pipeline.fakes.sandbox import SandboxAdmin, SandboxServer
-from monitoring_pipeline.fakes.serving import BackgroundServer
+from monitoring_pipeline.httpserver import BackgroundServer
 
 
 @dataclass

@@ -19,7 +19,7 @@ from monitoring_pipeline.fakes.dnb_emulator import envelope, errors
 from monitoring_pipeline.fakes.dnb_emulator.admin import PREFIX as ADMIN_PREFIX
 from monitoring_pipeline.fakes.dnb_emulator.faults import FaultDraw
 from monitoring_pipeline.fakes.dnb_emulator.state import EmulatorState
-from monitoring_pipeline.fakes.httpauth import basic_auth_key, bearer_token
+from monitoring_pipeline.httpauth import basic_auth_key, bearer_token
 
 __all__ = ["GatewayMiddleware", "basic_auth_key", "bearer_token", "is_admin_path"]
 

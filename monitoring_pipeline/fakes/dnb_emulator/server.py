@@ -10,7 +10,7 @@ from monitoring_pipeline.fakes.dnb_emulator.app import create_app
 from monitoring_pipeline.fakes.dnb_emulator.config import EmulatorConfig
 from monitoring_pipeline.fakes.dnb_emulator.demo import seed_demo as _seed_demo
 from monitoring_pipeline.fakes.dnb_emulator.state import EmulatorState
-from monitoring_pipeline.fakes.serving import BackgroundServer, ensure_logging, serve_in_foreground, uvicorn_server
+from monitoring_pipeline.httpserver import BackgroundServer, ensure_logging, serve_in_foreground, uvicorn_server
 
 logger = logging.getLogger(__name__)
 

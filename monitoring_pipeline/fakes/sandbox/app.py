@@ -13,11 +13,11 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from monitoring_pipeline.fakes.admin import AdminError, admin_error_handler
-from monitoring_pipeline.fakes.httpauth import basic_auth_key
 from monitoring_pipeline.fakes.sandbox import admin
 from monitoring_pipeline.fakes.sandbox.behaviour import Reply
 from monitoring_pipeline.fakes.sandbox.state import SandboxState
-from monitoring_pipeline.fakes.serving import connection_transport
+from monitoring_pipeline.httpauth import basic_auth_key
+from monitoring_pipeline.httpserver import connection_transport
 
 TOKEN_PATH = "/oauth/token"
 _JSON = ((b"content-type", b"application/json"),)

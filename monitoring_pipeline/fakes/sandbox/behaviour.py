@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from monitoring_pipeline.config_errors import describe, expected
-from monitoring_pipeline.fakes.httpauth import basic_auth_key, bearer_token
+from monitoring_pipeline.httpauth import basic_auth_key, bearer_token
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 RESERVED_NAMES = frozenset({"oauth"})  # /oauth/token is the sandbox's own token endpoint

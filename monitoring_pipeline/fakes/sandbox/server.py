@@ -12,7 +12,7 @@ import uvicorn
 from monitoring_pipeline.fakes.sandbox.app import build_app
 from monitoring_pipeline.fakes.sandbox.scenario import SandboxConfig
 from monitoring_pipeline.fakes.sandbox.state import SandboxState
-from monitoring_pipeline.fakes.serving import BackgroundServer, serve_in_foreground, uvicorn_server
+from monitoring_pipeline.httpserver import BackgroundServer, serve_in_foreground, uvicorn_server
 
 logger = logging.getLogger(__name__)
 
