@@ -35,7 +35,7 @@ from monitoring_pipeline.alerting.delivery import DeliverySettings, Pacer, deliv
 from monitoring_pipeline.alerting.model import Alert, Notification  # noqa: E402
 from monitoring_pipeline.alerting.outbox import enqueue  # noqa: E402
 from monitoring_pipeline.alerting.receivers import ReceiverConfig  # noqa: E402
-from monitoring_pipeline.sandbox.inbox import RecordingReceiver  # noqa: E402
+from monitoring_pipeline.fakes.inbox import RecordingReceiver  # noqa: E402
 from monitoring_pipeline.storage.database import create_db_engine, migrate  # noqa: E402
 from monitoring_pipeline_tests.alerting.alertmanager_process import (  # noqa: E402
     alertmanager_config,

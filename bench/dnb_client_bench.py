@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 from _common import KEY, SECRET, emulator_process
 
-from monitoring_pipeline.dnb.emulator.admin_client import EmulatorAdmin
 from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
+from monitoring_pipeline.fakes.dnb_emulator.admin_client import EmulatorAdmin
 
 MIX = {"UPDATE": 0.9, "DELETE": 0.03, "TRANSFER": 0.03, "UNDER_REVIEW": 0.02, "SEED": 0.02}
 

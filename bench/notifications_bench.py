@@ -41,11 +41,11 @@ from typing import Any, TypeVar
 from _common import KEY, POSTGRES_ADMIN_URL, SECRET, emulator_process, throwaway_database
 from sqlalchemy import Engine, Table, text
 
-from monitoring_pipeline.dnb.emulator.admin_client import EmulatorAdmin
-from monitoring_pipeline.dnb.emulator.generator import DEFAULT_TYPE_MIX, NotificationGenerator
 from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
 from monitoring_pipeline.dnb.models import NotificationPage
 from monitoring_pipeline.dnb.timestamps import format_millis
+from monitoring_pipeline.fakes.dnb_emulator.admin_client import EmulatorAdmin
+from monitoring_pipeline.fakes.dnb_emulator.generator import DEFAULT_TYPE_MIX, NotificationGenerator
 from monitoring_pipeline.notifications.company_changes import changes_summary
 from monitoring_pipeline.notifications.day_tables import build_day_tables
 from monitoring_pipeline.notifications.exports import ExportSettings, export_day, verify_day

@@ -21,10 +21,10 @@ from pathlib import Path
 import yaml
 from _common import cli_server_process
 
+from monitoring_pipeline.fakes.sandbox.admin_client import SandboxAdmin
 from monitoring_pipeline.integrations.config import IntegrationsFile, load_integrations
 from monitoring_pipeline.integrations.monitor import HealthMonitor
 from monitoring_pipeline.integrations.runner import ProbeRunner
-from monitoring_pipeline.sandbox.admin_client import SandboxAdmin
 from monitoring_pipeline.storage.database import create_db_engine, migrate
 
 LATENCY_MS = [100, 300]

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import httpx
 from _common import cli_server_process
 
-from monitoring_pipeline.sandbox import SandboxAdmin
+from monitoring_pipeline.fakes.sandbox import SandboxAdmin
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

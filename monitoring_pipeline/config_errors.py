@@ -3,6 +3,11 @@
 Shared by every YAML loader (registrations, destinations, integrations, the sandbox scenario) so that a mistake
 always reads ``<file>: <field>: expected <form>, got <what was there>``, and never repeats what was there when
 the field may hold a secret (a password pasted where a variable name belongs, say).
+
+Secrets never sit in a configuration file: a model names the variable that holds one in a field ending in ``_env``
+(``password_env: SFTP_PASSWORD``, checked with ``environment_variable_name``). A secret written in the file instead
+(``password: hunter2``, ``api_key: ...``) is refused with what to do: ``first_problem`` does it for any model that
+forbids unknown keys, through ``env_field_for`` and ``inline_secret``, which a loader can also call itself.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ _SECRET_FIELD = re.compile(r"(password|passwd|passphrase|secret|token|api_?key|p
 # ...unless it only points at one.
 _NOT_SECRET_FIELD = re.compile(r"_(path|file|url|header|type|fingerprint)$", re.IGNORECASE)
 REDACTED = "a value not repeated here (it may be a secret)"
+ENV_SUFFIX = "_env"
 ENV_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
 KNOWN_KEY = "a known key"
 TEXT_KEYS = ("keys as text (YAML reads unquoted yes, no, on, off, true, false as true or false and digits as "
@@ -105,6 +111,32 @@ def environment_variable_name(example: str) -> AfterValidator:
     its place is refused, and messages may name the variable (``Annotated[StrictStr, environment_variable_name(
     "SFTP_PASSWORD")]``)."""
     return matching(ENV_NAME_PATTERN, f"the NAME of an environment variable, in upper case (e.g. {example})")
+
+
+def env_field_for(key: str, fields: Iterable[str]) -> str | None:
+    """The ``*_env`` field among ``fields`` that should name the variable holding a secret written inline as ``key``.
+
+    ``password`` -> ``password_env``. For a key that may hold a secret but has no twin, the ``*_env`` field whose
+    name ends as the key's does (``api_key`` -> ``key_env``, ``secret`` -> ``client_secret_env``), else the only
+    ``*_env`` field there is; None when nothing fits, or ``key`` is itself a field or a variable's name.
+    """
+    known = list(fields)
+    if key in known or key.endswith(ENV_SUFFIX):
+        return None
+    names = [name for name in known if name.endswith(ENV_SUFFIX)]
+    if key + ENV_SUFFIX in names:
+        return key + ENV_SUFFIX
+    if not may_hold_secret(key):
+        return None
+    alike = [name for name in names if name[: -len(ENV_SUFFIX)].endswith(key) or key.endswith(name[: -len(ENV_SUFFIX)])]
+    candidates = alike or names
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def inline_secret(env_field: str) -> tuple[str, str]:
+    """(expected form, what was found) for a secret written in a configuration file where ``env_field`` belongs."""
+    return (f"no secret in the file: put it in an environment variable and name that variable with "
+            f"`{env_field}: NAME_OF_VARIABLE`", REDACTED)
 
 
 def display_path(path: Path) -> str:
@@ -212,6 +244,8 @@ def first_problem(
     if shown and shown[-1] == "[key]" and kind == "string_type":
         # A mapping key YAML did not read as text (``off:``): pydantic numbers it; the mapping is the place.
         shown, form = shown[:-2], TEXT_KEYS
+    elif kind == "extra_forbidden" and (env_field := env_field_for(str(shown[-1]), place.keys)):
+        form, got = inline_secret(env_field)
     elif kind == "extra_forbidden" and place.keys:
         guess = closest(str(shown[-1]), place.keys)
         form = KNOWN_KEY

@@ -1,5 +1,5 @@
 """Serve an ASGI app with uvicorn on a loopback socket: in a background thread (tests, the demo) or in the
-foreground (the CLI). Shared by the D&B emulator and the integration sandbox."""
+foreground (the CLI). Shared by the fakes (D&B emulator, integration sandbox) and the project's own servers."""
 
 from __future__ import annotations
 

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from monitoring_pipeline.dnb.client import DnbClient
-from monitoring_pipeline.dnb.emulator import EmulatorConfig, EmulatorServer
-from monitoring_pipeline.dnb.emulator.admin_client import EmulatorAdmin
 from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
-from monitoring_pipeline.sandbox.admin_client import SandboxAdmin
-from monitoring_pipeline.sandbox.server import SandboxServer
+from monitoring_pipeline.fakes.dnb_emulator import EmulatorConfig, EmulatorServer
+from monitoring_pipeline.fakes.dnb_emulator.admin_client import EmulatorAdmin
+from monitoring_pipeline.fakes.sandbox.admin_client import SandboxAdmin
+from monitoring_pipeline.fakes.sandbox.server import SandboxServer
 from monitoring_pipeline.storage.database import create_db_engine, migrate
 from monitoring_pipeline.storage.schema import metadata
 

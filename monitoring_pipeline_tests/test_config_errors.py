@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from monitoring_pipeline.config_errors import (
     REDACTED,
     ConfigFileError,
+    env_field_for,
     environment_variable_name,
     first_problem,
     matching,
@@ -111,3 +112,28 @@ def test_the_error_built_from_a_bad_variable_name_never_quotes_it(tmp_path):
     field, form, got = problem_of({"endpoints": [{"url": "https://a", "auth": {"type": "bearer",
                                                                                 "token_env": SECRET}}]})
     assert SECRET not in str(ConfigFileError(tmp_path / "x.yaml", field, form, got))
+
+
+@pytest.mark.parametrize(("key", "fields", "env_field"), [
+    ("password", ["host", "password_env", "private_key_env"], "password_env"),
+    ("private_key", ["password_env", "private_key_env", "private_key_path"], "private_key_env"),
+    ("api_key", ["type", "header", "key_env"], "key_env"),  # the field whose name ends as the key's
+    ("secret", ["token_url", "client_id", "client_secret_env"], "client_secret_env"),
+    ("secret", ["type", "token_env"], "token_env"),  # a secret-looking key, and only one place for a secret
+    ("webhook_url", ["channel", "webhook_url_env"], "webhook_url_env"),  # any field with an _env twin
+    ("secret", ["password_env", "private_key_env"], None),  # which one? the plain unknown-key message says more
+    ("hostname", ["host", "password_env"], None),  # not a secret, no twin: a typo
+    ("password_env", ["password_env"], None),  # the field itself
+    ("passwd_env", ["password_env"], None),  # a misspelt field, not a secret
+])
+def test_the_env_field_a_secret_written_in_the_file_belongs_in(key, fields, env_field):
+    assert env_field_for(key, fields) == env_field
+
+
+def test_any_model_refuses_a_secret_in_the_file_and_says_which_field_names_its_variable(tmp_path):
+    # The alerting file's models get this by forbidding unknown keys and reporting through first_problem.
+    field, form, got = problem_of({"endpoints": [{"url": "https://a", "auth": {"type": "bearer", "token": SECRET}}]})
+    error = ConfigFileError(tmp_path / "alerting.yaml", field, form, got)
+    assert str(error) == (f"{tmp_path / 'alerting.yaml'}: endpoints[0].auth.token: expected no secret in the file: "
+                          f"put it in an environment variable and name that variable with "
+                          f"`token_env: NAME_OF_VARIABLE`, got {REDACTED}")

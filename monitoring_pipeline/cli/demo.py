@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from monitoring_pipeline.cli.fakes import emulator_config, emulator_options, load_scenario_file
-from monitoring_pipeline.dnb.emulator import EmulatorServer
-from monitoring_pipeline.dnb.emulator.demo import seed_demo
-from monitoring_pipeline.sandbox import SandboxConfig, SandboxServer
-from monitoring_pipeline.sandbox.inbox import LocalInbox
+from monitoring_pipeline.cli.demo_console import TIME_FORMAT, RunNarrator, wait_for_ui
+from monitoring_pipeline.cli.demo_env import DemoEnvFile, forget_leftovers, settings_of
+from monitoring_pipeline.cli.fakes import DEMO_CLIENT_SECRET, emulator_config, emulator_options, load_scenario_file
+from monitoring_pipeline.fakes.dnb_emulator import EmulatorServer
+from monitoring_pipeline.fakes.dnb_emulator.demo import seed_demo
+from monitoring_pipeline.fakes.inbox import LocalInbox
+from monitoring_pipeline.fakes.sandbox import SandboxConfig, SandboxServer
 from monitoring_pipeline.settings import PROJECT_ROOT
 
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
@@ -25,6 +29,11 @@ DEMO_INTEGRATIONS_CONFIG = PROJECT_ROOT / "config" / "integrations.demo.yaml"
 SANDBOX_OAUTH_SECRET_ENV = "SANDBOX_OAUTH_CLIENT_SECRET"
 DEMO_SANDBOX_OAUTH_CLIENT = "demo-client"
 DEMO_API_KEY_ENV = "CLEARBIT_API_KEY"  # read by config/integrations.demo.yaml
+# `dagster dev` is what this Dagster version calls superseded by `dg dev` (of another package): no news for a newcomer.
+QUIET_WARNINGS = "ignore:Function `dev_command` is superseded"
+# The local inbox's stand-ins for channel secrets: published demo values, fine to write to ./.env.
+INBOX_SECRETS = ("DEMO_SLACK_WEBHOOK_URL", "DEMO_DISCORD_WEBHOOK_URL", "DEMO_TEAMS_WEBHOOK_URL",
+                 "DEMO_PAGERDUTY_ROUTING_KEY", "DEMO_TWILIO_AUTH_TOKEN", "DEMO_WEBHOOK_SECRET")
 
 
 @click.command()
@@ -53,26 +62,38 @@ def demo(host: str, client_id: str, client_secret: str, rate_limit: float, retry
     # inherits it, would then ignore the stop it is sent.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    _log_like_dagster()
+    # The CLI loaded ./.env; a leftover of a demo that was killed must not configure this one.
+    forget_leftovers()
     scenario = load_scenario_file(DEMO_SANDBOX_SCENARIO)
     config = emulator_config(client_id, client_secret, rate_limit, retry_after, token_lifetime)
+    home = dagster_home.resolve()
+    env_file = DemoEnvFile()
     server = EmulatorServer(config, host=host, port=emulator_port).start()
     try:
         seed_demo(server.state)
         click.echo(f"D&B emulator on {server.url} with demo registrations and live streams")
         with SandboxServer(scenario, host=host, port=sandbox_port) as sandbox_server, \
                 LocalInbox(Path("data/inbox").resolve(), host, inbox_port, smtp_port) as inbox:
-            click.echo(f"Local inbox: webhooks on {inbox.receiver.url}, SMTP on {host}:{inbox.mail.port}; "
-                       f"alert notifications are written to {inbox.directory}/ (index.txt lists them)")
             click.echo(
                 f"Integration sandbox on {sandbox_server.url} with {len(scenario.endpoints)} endpoints "
                 f"({DEMO_SANDBOX_SCENARIO.name}; admin API under {sandbox_server.url}/_sandbox/)"
             )
-            if no_dagster:
-                _wait_for_interrupt()
-            else:
-                services = demo_services_environment(server.url, client_id, client_secret, sandbox_server.url, scenario)
-                services.update(inbox.environment())
-                _run_dagster_dev(services, dagster_home, dagster_port, ops_port)
+            click.echo(f"Local inbox: webhooks on {inbox.receiver.url}, SMTP on {host}:{inbox.mail.port}; "
+                       f"alert notifications are written to {inbox.directory}/ (index.txt lists them)")
+            services = demo_services_environment(server.url, client_id, client_secret, sandbox_server.url, scenario)
+            settings = {**services, **inbox.environment(), **demo_settings(home)}
+            secrets = {**demo_secrets(settings, client_secret), **dict.fromkeys(INBOX_SECRETS, True)}
+            try:
+                click.echo(env_file.write(settings_of(settings, secrets)))
+                if no_dagster:
+                    _wait_for_interrupt()
+                else:
+                    _run_dagster_dev(settings, home, dagster_port, ops_port)
+            finally:
+                note = env_file.remove()
+                if note:
+                    click.echo(note)
     except KeyboardInterrupt:
         pass  # Ctrl-C or SIGTERM, whenever it comes: a normal stop, not click's "Aborted!"
     finally:
@@ -100,42 +121,73 @@ def demo_services_environment(emulator_url: str, client_id: str, client_secret: 
     return env
 
 
-def _run_dagster_dev(services: dict[str, str], dagster_home: Path, port: int, ops_port: int) -> None:
-    home = dagster_home.resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    if PROJECT_DAGSTER_YAML.exists():
-        shutil.copyfile(PROJECT_DAGSTER_YAML, home / "dagster.yaml")
-    env = {
-        **os.environ,
-        **services,
-        "DAGSTER_HOME": str(home),
-        "MONITORING_PIPELINE_HOME": str(home / "monitoring_pipeline"),
+def demo_settings(dagster_home: Path) -> dict[str, str]:
+    """Where the demo keeps its state and files, and how often it runs: for `dagster dev` and ./.env."""
+    return {
+        "DAGSTER_HOME": str(dagster_home),
+        "MONITORING_PIPELINE_HOME": str(dagster_home / "monitoring_pipeline"),
         # Files land where a newcomer looks for them; runs follow new notifications within a minute.
         "MONITORING_PIPELINE_DATA_DIR": os.environ.get("MONITORING_PIPELINE_DATA_DIR", str(Path("data").resolve())),
         "DNB_RUN_INTERVAL_SECONDS": os.environ.get("DNB_RUN_INTERVAL_SECONDS", "60"),
         "NOTIFICATION_FORMATS": os.environ.get("NOTIFICATION_FORMATS", "json,csv,parquet"),
     }
-    command = [sys.executable, "-m", "dagster", "dev", "-m", "monitoring_pipeline.definitions", "-p", str(port)]
-    click.echo(f"Starting Dagster on http://127.0.0.1:{port} (DAGSTER_HOME={home})")
+
+
+def demo_secrets(settings: dict[str, str], client_secret: str) -> dict[str, bool]:
+    """The secrets among ``settings``, each with whether it is the demo's own published value (then it may be
+    written to ./.env) rather than one from the user's environment or command line (then it may not)."""
+    secrets = {"DNB_CLIENT_SECRET": client_secret == DEMO_CLIENT_SECRET}
+    if SANDBOX_OAUTH_SECRET_ENV in settings:
+        secrets[SANDBOX_OAUTH_SECRET_ENV] = not os.environ.get(SANDBOX_OAUTH_SECRET_ENV)
+    if DEMO_API_KEY_ENV in settings:
+        secrets[DEMO_API_KEY_ENV] = not os.environ.get(DEMO_API_KEY_ENV)
+    return secrets
+
+
+def _run_dagster_dev(settings: dict[str, str], home: Path, port: int, ops_port: int) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    if PROJECT_DAGSTER_YAML.exists():
+        shutil.copyfile(PROJECT_DAGSTER_YAML, home / "dagster.yaml")
+    warnings = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), QUIET_WARNINGS]))
+    env = {**os.environ, **settings, "PYTHONWARNINGS": warnings}
+    # Warnings and errors only from the webserver and daemons: the run lines below say what they launch.
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "monitoring_pipeline.definitions", "-p", str(port),
+               "--log-level", "warning"]
+    ui_url = f"http://127.0.0.1:{port}"
+    click.echo(f"Starting Dagster (DAGSTER_HOME={home}) ...")
+    started = datetime.now(UTC)
     # The ops service reads the same project database: the status page, /metrics and the API.
     ops = subprocess.Popen([sys.executable, "-m", "monitoring_pipeline.cli", "serve", "--port", str(ops_port)],
                            env=env)
     click.echo(f"Ops service (status page, /metrics, /api/v1) on http://127.0.0.1:{ops_port}")
     # Run from DAGSTER_HOME so Dagster uses the dagster.yaml copied there (and warns about no other).
     process = subprocess.Popen(command, env=env, cwd=home)
+    narrator = RunNarrator(home, ui_url, since=started)
+    children = (process, ops)
     try:
+        if wait_for_ui(ui_url, lambda: process.poll() is None):
+            click.echo(f"Dagster is up: open {ui_url} (Ctrl-C stops the demo). Below: what the sensors land and "
+                       f"probe, each run as it starts and ends, and any warning or error.")
+            narrator.start()
         process.wait()
     except KeyboardInterrupt:
-        for child in (process, ops):
+        for child in children:
             child.send_signal(signal.SIGINT)
-        for child in (process, ops):
+        for child in children:
             try:
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 child.kill()
     finally:
+        narrator.stop()
         if ops.poll() is None:
             ops.terminate()
+
+
+def _log_like_dagster() -> None:
+    """The demo's own log lines (the emulator's, the sandbox's) in the form of Dagster's, warnings and errors only."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s - %(name)s - %(levelname)s - %(message)s",
+                        datefmt=TIME_FORMAT)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from monitoring_pipeline.dnb.emulator import EmulatorConfig
-from monitoring_pipeline.sandbox import SandboxConfig, ScenarioError, load_scenario
+from monitoring_pipeline.fakes.dnb_emulator import EmulatorConfig
+from monitoring_pipeline.fakes.sandbox import SandboxConfig, ScenarioError, load_scenario
 
 DEMO_CLIENT_ID = "demo-key"
 DEMO_CLIENT_SECRET = "demo-secret"  # the emulator's own demo credential, not a real one
@@ -57,7 +57,7 @@ def emulator_config(client_id: str, client_secret: str, rate_limit: float, retry
 def emulator(host: str, port: int, client_id: str, client_secret: str, rate_limit: float,
              retry_after: float | None, token_lifetime: int, seed_demo: bool) -> None:
     """Run the D&B Direct+ emulator (a real HTTP server) until interrupted."""
-    from monitoring_pipeline.dnb.emulator.server import serve_forever
+    from monitoring_pipeline.fakes.dnb_emulator.server import serve_forever
 
     config = emulator_config(client_id, client_secret, rate_limit, retry_after, token_lifetime)
     serve_forever(config, host=host, port=port, seed_demo=seed_demo)
@@ -85,7 +85,7 @@ def emulator(host: str, port: int, client_id: str, client_secret: str, rate_limi
 def sandbox(host: str, port: int, scenario: Path | None, tls_cert: Path | None, tls_key: Path | None,
             http: str) -> None:
     """Run the integration sandbox: fake third-party endpoints with programmable behaviour, until interrupted."""
-    from monitoring_pipeline.sandbox.server import serve_forever
+    from monitoring_pipeline.fakes.sandbox.server import serve_forever
 
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")

@@ -15,9 +15,11 @@ from datetime import date, timedelta
 from sqlalchemy import Engine
 
 from monitoring_pipeline.destinations.sync import DestinationFormat, lagging_days
+from monitoring_pipeline.retry import Backoff
 
-FIRST_RETRY_SECONDS = 300.0
-MAX_RETRY_SECONDS = 3600.0
+# 5 minutes doubling up to an hour. Without jitter: the wait is computed again from the cursor at every evaluation,
+# so it must not change between them.
+CATCH_UP_BACKOFF = Backoff(initial_seconds=300.0, max_seconds=3600.0, jitter=False)
 MAX_REQUESTS_PER_EVALUATION = 20
 
 
@@ -63,7 +65,7 @@ def plan_catch_ups(
         for day in reversed(lagging_days(engine, destination.name, destination.target, since, today)):
             key = _key(destination.name, day)
             requested_at, tries = attempts.get(key, [0.0, 0])
-            wait = min(FIRST_RETRY_SECONDS * 2 ** max(int(tries) - 1, 0), MAX_RETRY_SECONDS) if tries else 0.0
+            wait = CATCH_UP_BACKOFF.delay(int(tries)) if tries else 0.0
             if now - requested_at >= wait and len(due) < MAX_REQUESTS_PER_EVALUATION:
                 due.append(CatchUp(destination.name, day, int(tries) + 1))
                 kept[key] = [now, int(tries) + 1]

@@ -35,7 +35,6 @@ from typing import TypeVar
 import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from monitoring_pipeline.destinations.base import (
     DestinationAuthError,
@@ -45,6 +44,7 @@ from monitoring_pipeline.destinations.base import (
     UploadHook,
     put_in_parallel,
 )
+from monitoring_pipeline.retry import Backoff, RetryPolicy, retrying
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,13 @@ class SftpSettings:
             raise ValueError(f"{where}: remote_base_path: expected an absolute path such as /upload/dnb")
         if self.parallel_sessions < 1 or self.max_attempts < 1:
             raise ValueError(f"{where}: parallel_sessions and max_attempts must be at least 1")
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Reconnections per operation: a bounded number, with no time bound (an upload takes what it takes)."""
+        backoff = Backoff(initial_seconds=min(self.initial_backoff_seconds, self.max_backoff_seconds),
+                          max_seconds=self.max_backoff_seconds)
+        return RetryPolicy(max_attempts=self.max_attempts, max_elapsed_seconds=None, backoff=backoff)
 
 
 def describe_sftp(username: str, host: str, port: int, remote_base_path: str) -> str:
@@ -352,37 +359,26 @@ class SftpStore:
 
     def _call(self, what: str, operation: Callable[[paramiko.SFTPClient], T]) -> T:
         """Run ``operation`` on a session; reconnect and retry with backoff when the connection is lost."""
-        s = self.settings
-        retrying = Retrying(
-            stop=stop_after_attempt(s.max_attempts),
-            wait=wait_exponential_jitter(
-                multiplier=s.initial_backoff_seconds, max=s.max_backoff_seconds, jitter=s.initial_backoff_seconds
-            ),
-            retry=retry_if_exception(is_connection_loss),
-            before_sleep=self._count_retry,
-            reraise=True,
-        )
+        attempts = retrying(self.settings.retry_policy, retryable=is_connection_loss, on_retry=self._count_retry)
         try:
-            for attempt in retrying:
+            for attempt in attempts:
                 with attempt, self._session() as sftp:
                     return operation(sftp)
         except DestinationError:
             raise
         except Exception as error:
-            attempts = retrying.statistics.get("attempt_number", 1)
+            made = attempts.statistics.get("attempt_number", 1)
             detail = str(error) or type(error).__name__
             if is_connection_loss(error):
                 raise DestinationError(
-                    f"{self.describe()}: {what} failed after {attempts} attempt(s): {detail}"
+                    f"{self.describe()}: {what} failed after {made} attempt(s): {detail}"
                 ) from None
             raise DestinationError(f"{self.describe()}: {what} failed: {detail}") from None
         raise AssertionError("unreachable")
 
-    def _count_retry(self, retry_state: object) -> None:
+    def _count_retry(self, attempt: int, error: BaseException, wait: float) -> None:
         with self._lock:
             self.retries += 1
-        outcome = getattr(retry_state, "outcome", None)
-        error = outcome.exception() if outcome is not None else None
         log.warning("SFTP destination %r (%s): %s; reconnecting", self.name,
                     f"{self.settings.host}:{self.settings.port}", error)
 

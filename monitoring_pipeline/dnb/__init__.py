@@ -1,4 +1,4 @@
-"""D&B Direct+ Monitoring: client, auth, rate limiting, models and the emulator. No Dagster imports."""
+"""D&B Direct+ Monitoring: client, auth, rate limiting, models. No Dagster imports (the emulator is in fakes/)."""
 
 from monitoring_pipeline.dnb.client import DnbClient, PullDrain
 from monitoring_pipeline.dnb.errors import (

@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
 from monitoring_pipeline.dnb.auth import ApiVersion, TokenProvider, oauth_error
 from monitoring_pipeline.dnb.errors import (
@@ -40,9 +39,10 @@ from monitoring_pipeline.dnb.models import (
     SubjectChange,
 )
 from monitoring_pipeline.dnb.ratelimit import RateLimiter, UnlimitedRateLimiter
-from monitoring_pipeline.dnb.resilience import CircuitBreaker, RetryPolicy
+from monitoring_pipeline.dnb.resilience import CircuitBreaker
 from monitoring_pipeline.dnb.timestamps import format_millis, parse_dnb_timestamp
 from monitoring_pipeline.dnb.token_cache import MemoryTokenCache, TokenCache
+from monitoring_pipeline.retry import RetryPolicy, parse_retry_after, retrying
 
 log = logging.getLogger(__name__)
 
@@ -294,8 +294,6 @@ class DnbClient:
     def _send_with_retries(
         self, method: str, path: str, *, destructive: bool = False, **request: Any
     ) -> tuple[httpx.Response, dict[str, Any]]:
-        policy = self.retry_policy
-
         def retryable(error: BaseException) -> bool:
             if not isinstance(error, DnbError) or not error.retryable:
                 return False
@@ -304,32 +302,14 @@ class DnbClient:
                 return isinstance(error, DnbTransportError) and not error.request_sent
             return True
 
-        def wait(state: Any) -> float:
-            error = state.outcome.exception()
-            return policy.backoff(state.attempt_number, getattr(error, "retry_after", None))
-
-        def before_sleep(state: Any) -> None:
+        def on_retry(attempt: int, error: BaseException, wait: float) -> None:
             self.stats.retries += 1
-            log.warning(
-                "D&B %s %s failed (attempt %d): %s; retrying",
-                method,
-                _redact_path(path),
-                state.attempt_number,
-                state.outcome.exception(),
-            )
+            log.warning("D&B %s %s failed (attempt %d): %s; retrying", method, _redact_path(path), attempt, error)
 
-        max_elapsed = policy.max_elapsed_seconds
-        if self.call_deadline is not None:
-            max_elapsed = max(0.0, min(max_elapsed, self.call_deadline - time.monotonic()))
-        retrying = Retrying(
-            retry=retry_if_exception(retryable),
-            stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(max_elapsed),
-            wait=wait,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
+        # Errors carry D&B's Retry-After (``retry_after``); retries stop at a drain's deadline too.
+        attempts = retrying(self.retry_policy, retryable=retryable, deadline=self.call_deadline, on_retry=on_retry)
         try:
-            return retrying(self._send, method, path, **request)
+            return attempts(self._send, method, path, **request)
         except (DnbTransportError, DnbMalformedResponseError, DnbServerError) as error:
             if destructive and not (isinstance(error, DnbTransportError) and not error.request_sent):
                 self.stats.lost_pull_responses += 1
@@ -497,7 +477,7 @@ class PullDrain:
                 if consecutive_losses >= self.client.retry_policy.max_attempts:
                     raise
                 gap_from = gap_from or self._heal_start()
-                time.sleep(self.client.retry_policy.backoff(consecutive_losses))
+                time.sleep(self.client.retry_policy.backoff.delay(consecutive_losses))
                 # Heal now, before any later page can move the caller's cursor past the gap.
                 yield from self._heal(gap_from)
                 continue
@@ -568,13 +548,7 @@ def _form_value(value: Any) -> str:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+    return parse_retry_after(response.headers.get("Retry-After"))
 
 
 def _json_body(response: httpx.Response) -> dict[str, Any]:

@@ -15,8 +15,9 @@ from monitoring_pipeline.dnb.ratelimit import (
     UnlimitedRateLimiter,
     limiter_key,
 )
-from monitoring_pipeline.dnb.resilience import CircuitBreaker, RetryPolicy
+from monitoring_pipeline.dnb.resilience import CircuitBreaker
 from monitoring_pipeline.dnb.token_cache import FileTokenCache, SqlTokenCache, TokenCache
+from monitoring_pipeline.retry import Backoff, RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,7 @@ def build_client(settings: DnbConnectionSettings) -> DnbClient:
         retry_policy=RetryPolicy(
             max_attempts=settings.max_attempts,
             max_elapsed_seconds=settings.max_elapsed_seconds,
-            initial_backoff_seconds=settings.initial_backoff_seconds,
-            max_backoff_seconds=settings.max_backoff_seconds,
+            backoff=Backoff(initial_seconds=settings.initial_backoff_seconds, max_seconds=settings.max_backoff_seconds),
         ),
         breaker=CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_seconds),
     )

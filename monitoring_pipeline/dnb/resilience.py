@@ -1,44 +1,13 @@
-"""Backoff policy and circuit breaker for D&B calls."""
+"""The circuit breaker of D&B calls (their retries use the project's one helper, ``monitoring_pipeline.retry``)."""
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from monitoring_pipeline.circuit_breaker import CLOSED, HALF_OPEN, OPEN, BreakerPolicy, BreakerState
 from monitoring_pipeline.dnb.errors import DnbCircuitOpenError
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How long one call keeps trying: a bounded number of attempts within a bounded time."""
-
-    max_attempts: int = 10
-    max_elapsed_seconds: float = 120.0
-    initial_backoff_seconds: float = 0.5
-    max_backoff_seconds: float = 30.0
-    max_retry_after_seconds: float = 120.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
-        if self.initial_backoff_seconds < 0 or self.max_backoff_seconds < self.initial_backoff_seconds:
-            raise ValueError("backoff bounds must satisfy 0 <= initial_backoff_seconds <= max_backoff_seconds")
-
-    def backoff(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based).
-
-        ``Retry-After`` wins when D&B sends it. Otherwise exponential with "equal jitter": half the
-        step is fixed so a storm of 429s still spreads calls out, half is random so concurrent
-        clients do not retry in lock-step.
-        """
-        if retry_after is not None and retry_after >= 0:
-            return min(retry_after, self.max_retry_after_seconds)
-        step = min(self.max_backoff_seconds, self.initial_backoff_seconds * (2 ** max(0, attempt - 1)))
-        return step / 2 + (rng or random).uniform(0, step / 2)
 
 
 class CircuitBreaker:

@@ -15,7 +15,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from urllib.parse import quote_plus
 
 import httpx
@@ -93,15 +93,9 @@ class OAuth2ClientCredentials(_AuthModel):
 
 AuthConfig = Annotated[BearerAuth | BasicAuth | ApiKeyAuth | OAuth2ClientCredentials, Field(discriminator="type")]
 AUTH_TYPES = ("bearer", "basic", "api_key", "oauth2")
-# Keys people reach for that would put a secret in the file.
-SECRET_KEYS = {
-    "token": "token_env",
-    "password": "password_env",
-    "key": "key_env",
-    "api_key": "key_env",
-    "client_secret": "client_secret_env",
-    "secret": "the *_env field of this auth type",
-}
+# The keys of each auth type, so that a secret written in the file is pointed at the key naming its variable.
+AUTH_FIELDS = {get_args(model.model_fields["type"].annotation)[0]: tuple(model.model_fields)
+               for model in (BearerAuth, BasicAuth, ApiKeyAuth, OAuth2ClientCredentials)}
 
 
 def is_header_name(value: str) -> bool:

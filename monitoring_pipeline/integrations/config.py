@@ -34,12 +34,19 @@ from pydantic import (
 )
 
 from monitoring_pipeline.circuit_breaker import BreakerPolicy
-from monitoring_pipeline.config_errors import ConfigFileError, closest, expected, first_problem
+from monitoring_pipeline.config_errors import (
+    ConfigFileError,
+    closest,
+    env_field_for,
+    expected,
+    first_problem,
+    inline_secret,
+)
 from monitoring_pipeline.config_errors import describe as describe_value
 from monitoring_pipeline.integrations.auth import (
+    AUTH_FIELDS,
     AUTH_TYPES,
     HEADER_NAME_EXPECTED,
-    SECRET_KEYS,
     AuthConfig,
     is_header_name,
     is_header_value,
@@ -53,6 +60,7 @@ from monitoring_pipeline.integrations.conditions import (
 from monitoring_pipeline.integrations.durations import DURATION_EXPECTED, parse_duration
 from monitoring_pipeline.integrations.maintenance import WEEKDAYS, MaintenanceWindow, valid_cron
 from monitoring_pipeline.integrations.urls import HttpUrl
+from monitoring_pipeline.retry import Backoff
 from monitoring_pipeline.settings import ENV_INTEGRATIONS_CONFIG
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_]{0,63}$"
@@ -102,8 +110,14 @@ class Retries(_Model):
     max_backoff: Duration = 5.0
 
     def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based): exponential, capped."""
-        return min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
+        """Seconds to wait after failed attempt number ``attempt`` (1-based): exponential, capped.
+
+        Without jitter: one integration's probes are a single client, and a fixed wait keeps the worst case
+        (``worst_case_seconds``) exact. A ``backoff`` above ``max_backoff`` waits ``max_backoff``.
+        """
+        backoff = Backoff(initial_seconds=min(self.backoff, self.max_backoff), max_seconds=self.max_backoff,
+                          jitter=False)
+        return backoff.delay(attempt)
 
 
 class LatencyThresholds(_Model):
@@ -488,14 +502,11 @@ def _refuse_unknown(path: Path, label: str, raw: Mapping[str, Any]) -> None:
                 _INTEGRATION_KEYS) + ")", "unknown key" + (f" (did you mean {guess!r}?)" if guess else ""))
     auth = raw.get("auth")
     if isinstance(auth, Mapping):
+        fields = AUTH_FIELDS.get(auth.get("type"), [field for fields in AUTH_FIELDS.values() for field in fields])
         for key in auth:
-            if str(key) in SECRET_KEYS:
-                raise IntegrationConfigError(
-                    path, f"{label}.auth.{key}",
-                    "no secret in the file: put it in an environment variable and name that with "
-                    + SECRET_KEYS[str(key)],
-                    "a literal secret (not shown)",
-                )
+            env_field = env_field_for(str(key), fields)
+            if env_field is not None:
+                raise IntegrationConfigError(path, f"{label}.auth.{key}", *inline_secret(env_field))
 
 
 def _merge(defaults: Mapping[str, Any], raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, select
 from monitoring_pipeline.alerting.model import Alert, Notification
 from monitoring_pipeline.alerting.outbox import enqueue
 from monitoring_pipeline.alerting.receivers import ReceiverConfig
-from monitoring_pipeline.sandbox.inbox import RecordingReceiver
-from monitoring_pipeline.sandbox.tls import write_self_signed_certificate
+from monitoring_pipeline.fakes.inbox import RecordingReceiver
+from monitoring_pipeline.fakes.tls import write_self_signed_certificate
 from monitoring_pipeline.storage.schema import alert_delivery_log, alert_outbox, alert_receiver_status
 
 AT = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from monitoring_pipeline.alerting.delivery import DeliverySettings, Pacer, deliver_due
-from monitoring_pipeline.sandbox.inbox import RecordingReceiver
+from monitoring_pipeline.fakes.inbox import RecordingReceiver
 from monitoring_pipeline_tests.alerting.alertmanager_process import alertmanager_config, running_alertmanager
 from monitoring_pipeline_tests.alerting.delivery_fixtures import (
     enqueue_all,

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from monitoring_pipeline.alerting.channels.base import SendContext, SendResult, redact
+from monitoring_pipeline.fakes.inbox import Reply
 from monitoring_pipeline.httpserver import free_port
-from monitoring_pipeline.sandbox.inbox import Reply
 from monitoring_pipeline_tests.alerting.delivery_fixtures import (
     SECRETS,
     SENT_AT,

@@ -14,8 +14,8 @@ import pytest
 
 from monitoring_pipeline.alerting.channels.base import SendContext, SendResult
 from monitoring_pipeline.alerting.delivery import deliver_due
+from monitoring_pipeline.fakes.inbox import MailServer
 from monitoring_pipeline.httpserver import free_port
-from monitoring_pipeline.sandbox.inbox import MailServer
 from monitoring_pipeline_tests.alerting.delivery_fixtures import (
     SENT_AT,
     SMTP_PASSWORD,

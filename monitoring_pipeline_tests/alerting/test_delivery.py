@@ -14,8 +14,8 @@ from datetime import timedelta
 import pytest
 
 from monitoring_pipeline.alerting.delivery import DeliverySettings, Pacer, deliver_due, send_test
+from monitoring_pipeline.fakes.inbox import Reply
 from monitoring_pipeline.retry import Backoff
-from monitoring_pipeline.sandbox.inbox import Reply
 from monitoring_pipeline_tests.alerting.delivery_fixtures import (
     AT,
     ROUTING_KEY,

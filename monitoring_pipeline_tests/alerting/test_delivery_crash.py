@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from monitoring_pipeline.sandbox.inbox import RecordingReceiver
+from monitoring_pipeline.fakes.inbox import RecordingReceiver
 from monitoring_pipeline_tests.alerting.delivery_fixtures import (
     enqueue_all,
     group,

@@ -16,7 +16,7 @@ from monitoring_pipeline.alerting.receivers import ReceiversFileError, load_rece
 from monitoring_pipeline.cli.alert_delivery import ALERTS_SUBCOMMANDS, deliveries, receiver_test
 from monitoring_pipeline.defs.alerting.delivery import delivery_definitions
 from monitoring_pipeline.defs.shared.resources import ProjectDatabaseResource
-from monitoring_pipeline.sandbox.inbox import LocalInbox, Reply
+from monitoring_pipeline.fakes.inbox import LocalInbox, Reply
 from monitoring_pipeline.settings import PROJECT_ROOT, ProjectSettings
 from monitoring_pipeline.storage.database import shared_engine
 from monitoring_pipeline_tests.alerting.delivery_fixtures import (

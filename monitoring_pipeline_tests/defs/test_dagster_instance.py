@@ -51,7 +51,7 @@ def _free_port() -> int:
 def past_days_pulled_but_never_landed(emulator_factory, tmp_path):
     """An emulator whose clock started three days ago; each day 20 notifications were pulled and lost."""
     emulator = emulator_factory(rate_limit_per_second=50, start_offset_seconds=-3 * 24 * 3600)
-    from monitoring_pipeline.dnb.emulator.admin_client import EmulatorAdmin
+    from monitoring_pipeline.fakes.dnb_emulator.admin_client import EmulatorAdmin
 
     admin = EmulatorAdmin(emulator.url)
     admin.create_registration("GQL_REF")

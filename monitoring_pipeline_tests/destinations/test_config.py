@@ -140,6 +140,26 @@ def test_an_s3_variable_name_in_lower_case_is_refused_without_being_echoed(tmp_p
     assert "wJalrXUtnFEMI" not in message
 
 
+SECRET = "sk_live_51HxSECRET-value"
+S3 = "  archive:\n    type: s3\n    bucket: archive-bucket\n"
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    (VALID.replace("    password_env: PARTNER_SFTP_PASSWORD\n", f"    password: {SECRET}\n"), "partner.password"),
+    (VALID + f"    private_key: {SECRET}\n", "partner.private_key"),
+    (VALID + f"    passphrase: {SECRET}\n", "partner.passphrase"),
+    (VALID + S3 + f"    secret_access_key: {SECRET}\n", "archive.secret_access_key"),
+    (VALID + S3 + f"    access_key_id: {SECRET}\n", "archive.access_key_id"),
+    (VALID + S3 + f"    session_token: {SECRET}\n", "archive.session_token"),
+])
+def test_a_secret_written_in_the_file_is_refused_with_where_it_belongs(tmp_path, text, field):
+    message = error_of(write(tmp_path, text))
+    assert message.startswith(f"{tmp_path / 'destinations.yaml'}: destinations.{field}: expected no secret in the "
+                              f"file: put it in an environment variable and name that variable with "
+                              f"`{field.split('.')[1]}_env: NAME_OF_VARIABLE`"), message
+    assert SECRET not in message
+
+
 def test_a_file_that_is_not_a_mapping_is_named(tmp_path):
     message = error_of(write(tmp_path, "- sftp\n"))
     expected = "expected a mapping with the keys local and destinations, got a list"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from monitoring_pipeline.dnb.emulator.admin_client import EmulatorAdmin
 from monitoring_pipeline.dnb.keys import page_keys
 from monitoring_pipeline.dnb.models import NotificationPage
+from monitoring_pipeline.fakes.dnb_emulator.admin_client import EmulatorAdmin
 
 
 def delivered_keys(admin: EmulatorAdmin, reference: str) -> Counter[str]:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from monitoring_pipeline.dnb.errors import DnbCircuitOpenError, DnbRateLimitError, DnbServerError
-from monitoring_pipeline.dnb.resilience import RetryPolicy
+from monitoring_pipeline.retry import Backoff
 from monitoring_pipeline_tests.dnb.ground_truth import assert_exactly_once, delivered_keys
 from monitoring_pipeline_tests.waiting import eventually
 
@@ -88,11 +88,11 @@ def test_retries_are_bounded_then_the_breaker_fails_fast(make_client, admin):
 
 
 def test_backoff_honours_retry_after_and_grows_exponentially_with_jitter():
-    policy = RetryPolicy(initial_backoff_seconds=1.0, max_backoff_seconds=8.0, max_retry_after_seconds=60)
-    assert policy.backoff(1, retry_after=2.5) == 2.5
-    assert policy.backoff(1, retry_after=600) == 60
+    backoff = Backoff(initial_seconds=1.0, max_seconds=8.0, max_retry_after_seconds=60)
+    assert backoff.delay(1, retry_after=2.5) == 2.5
+    assert backoff.delay(1, retry_after=600) == 60
     for attempt, step in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)]:
-        waits = [policy.backoff(attempt) for _ in range(200)]
+        waits = [backoff.delay(attempt) for _ in range(200)]
         assert all(step / 2 <= w <= step for w in waits)
         assert len(set(waits)) > 1
 

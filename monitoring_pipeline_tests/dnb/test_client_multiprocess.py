@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from monitoring_pipeline.dnb.emulator.admin_client import EmulatorAdmin
+from monitoring_pipeline.fakes.dnb_emulator.admin_client import EmulatorAdmin
 from monitoring_pipeline_tests.conftest import CLIENT_ID
 from monitoring_pipeline_tests.dnb.ground_truth import delivered_keys
 

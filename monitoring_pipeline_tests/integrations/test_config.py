@@ -147,6 +147,11 @@ def test_each_mistake_names_file_field_and_expected_form(tmp_path, entry, field,
         ("{type: api_key, api_key: ak_live_secret}", "api_key", "key_env"),
         ("{type: oauth2, token_url: 'http://x/t', client_id: c, client_secret: cs_secret_value}", "client_secret",
          "client_secret_env"),
+        ("{type: oauth2, token_url: 'http://x/t', client_id: c, secret: cs_secret_value}", "secret",
+         "client_secret_env"),
+        ("{type: bearer, secret: sk_live_51abcdef}", "secret", "token_env"),
+        ("{type: api_key, key: ak_live_secret}", "key", "key_env"),
+        ("{password: hunter2-secret}", "password", "password_env"),  # no type yet: the field of any type
     ],
 )
 def test_a_secret_in_the_file_is_refused_and_never_repeated(tmp_path, auth, key, use):
@@ -155,7 +160,7 @@ def test_a_secret_in_the_file_is_refused_and_never_repeated(tmp_path, auth, key,
         load_integrations(path)
     message = str(raised.value)
     assert raised.value.field == f"integrations[0] (s).auth.{key}"
-    assert use in message
+    assert "put it in an environment variable and name that variable with " f"`{use}: NAME_OF_VARIABLE`" in message
     secret = auth.split(f"{key}: ")[1].rstrip("}")
     assert secret not in message
 
@@ -238,7 +243,7 @@ def test_credentials_in_a_url_are_refused_and_never_repeated(tmp_path, entry, fi
 def test_a_latin_1_header_value_and_a_loadable_ca_file_are_accepted(tmp_path):
     from datetime import UTC, datetime, timedelta
 
-    from monitoring_pipeline.sandbox.tls import write_self_signed_certificate
+    from monitoring_pipeline.fakes.tls import write_self_signed_certificate
 
     cert, _ = write_self_signed_certificate(tmp_path / "tls", not_after=datetime.now(UTC) + timedelta(days=30))
     path = write(tmp_path, f"integrations:\n  - {{name: s, category: p, url: 'https://x', "

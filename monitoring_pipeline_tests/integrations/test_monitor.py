@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from monitoring_pipeline.fakes.tls import write_self_signed_certificate
 from monitoring_pipeline.integrations.monitor import HealthMonitor
 from monitoring_pipeline.integrations.runner import ProbeRunner
 from monitoring_pipeline.integrations.store import load_statuses
-from monitoring_pipeline.sandbox.tls import write_self_signed_certificate
 from monitoring_pipeline.storage.schema import (
     integration_failover_events,
     integration_probe_results,

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from monitoring_pipeline.fakes.sandbox.admin_client import SandboxAdmin
+from monitoring_pipeline.fakes.sandbox.server import SandboxServer
+from monitoring_pipeline.fakes.tls import write_self_signed_certificate
 from monitoring_pipeline.integrations.runner import ProbeRunner
-from monitoring_pipeline.sandbox.admin_client import SandboxAdmin
-from monitoring_pipeline.sandbox.server import SandboxServer
-from monitoring_pipeline.sandbox.tls import write_self_signed_certificate
 from monitoring_pipeline_tests.integrations.conftest import integrations, one
 
 SECRET = "s3cr3t-value-never-shown"

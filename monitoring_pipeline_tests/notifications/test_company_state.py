@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, delete, select
 
-from monitoring_pipeline.dnb.emulator.generator import NotificationGenerator
 from monitoring_pipeline.dnb.models import NotificationPage
 from monitoring_pipeline.dnb.timestamps import format_millis, parse_dnb_timestamp
+from monitoring_pipeline.fakes.dnb_emulator.generator import NotificationGenerator
 from monitoring_pipeline.notifications import company_state
 from monitoring_pipeline.notifications.company_state import (
     STATUSES,

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from monitoring_pipeline.dnb.emulator.generator import NotificationGenerator
 from monitoring_pipeline.dnb.models import NotificationPage
 from monitoring_pipeline.dnb.timestamps import format_millis
+from monitoring_pipeline.fakes.dnb_emulator.generator import NotificationGenerator
 from monitoring_pipeline.notifications.company_changes import changes_summary
 from monitoring_pipeline.notifications.day_tables import build_day_tables, day_row_counts
 from monitoring_pipeline.notifications.landing import land_page

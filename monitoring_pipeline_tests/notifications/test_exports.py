@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, delete, insert, select, update
 
-from monitoring_pipeline.dnb.emulator.generator import NotificationGenerator
 from monitoring_pipeline.dnb.models import NotificationPage
 from monitoring_pipeline.dnb.timestamps import format_millis
+from monitoring_pipeline.fakes.dnb_emulator.generator import NotificationGenerator
 from monitoring_pipeline.notifications.exports import (
     ELEMENT_COLUMNS,
     ExportSettings,

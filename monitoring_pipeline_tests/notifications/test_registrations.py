@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitoring_pipeline.dnb.emulator.demo import DEMO_REFERENCES
+from monitoring_pipeline.fakes.dnb_emulator.demo import DEMO_REFERENCES
 from monitoring_pipeline.notifications.registrations import (
     RegistrationConfig,
     RegistrationConfigError,

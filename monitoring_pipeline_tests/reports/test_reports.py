@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
+from monitoring_pipeline.fakes.tls import write_self_signed_certificate
 from monitoring_pipeline.httpserver import free_port
 from monitoring_pipeline.integrations.config import load_integrations
 from monitoring_pipeline.ops.config import SmtpConfig
 from monitoring_pipeline.reports.figures import daily, gather
 from monitoring_pipeline.reports.mail import build_message, send
 from monitoring_pipeline.reports.render import render, report_dir, store
-from monitoring_pipeline.sandbox.tls import write_self_signed_certificate
 from monitoring_pipeline_tests.ops.browser import chromium_page
 from monitoring_pipeline_tests.ops.seed import integrations_file, seed
 

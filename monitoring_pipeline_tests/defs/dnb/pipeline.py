@@ -18,7 +18,7 @@ from monitoring_pipeline.defs.dnb.sensors import build_landing_sensor
 from monitoring_pipeline.defs.dnb.specs import LANDING_TRIGGER, TRIGGER_TAG
 from monitoring_pipeline.defs.shared.partitions import daily_partitions
 from monitoring_pipeline.defs.shared.resources import ProjectDatabaseResource
-from monitoring_pipeline.dnb.emulator.admin_client import EmulatorAdmin
+from monitoring_pipeline.fakes.dnb_emulator.admin_client import EmulatorAdmin
 from monitoring_pipeline.settings import ProjectSettings
 from monitoring_pipeline.storage.schema import dnb_landed_notifications, dnb_notification_elements, dnb_notifications
 from monitoring_pipeline_tests.conftest import CLIENT_ID, CLIENT_SECRET

@@ -247,7 +247,7 @@ def test_each_integration_is_an_external_asset_with_its_check(health):
 
 def test_the_demo_hands_dagster_every_secret_its_integrations_need(monkeypatch):
     from monitoring_pipeline.cli.demo import DEMO_INTEGRATIONS_CONFIG, DEMO_SANDBOX_SCENARIO, demo_services_environment
-    from monitoring_pipeline.sandbox import load_scenario
+    from monitoring_pipeline.fakes.sandbox import load_scenario
 
     for name in ("SANDBOX_OAUTH_CLIENT_SECRET", "CLEARBIT_API_KEY", "INTEGRATIONS_CONFIG"):
         monkeypatch.delenv(name, raising=False)
