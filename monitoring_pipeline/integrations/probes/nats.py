@@ -1,0 +1,122 @@
+"""``type: nats``: connect (and log in), optionally a request/reply round trip: to a service of yours
+(``request``) or through a responder of the probe's own (``round_trip``). nats-py is the client (the NATS
+project's own), with reconnection off: a probe connects once."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BeforeValidator, StrictStr, model_validator
+
+from monitoring_pipeline.config_errors import expected
+from monitoring_pipeline.integrations.auth import EnvName, secret
+from monitoring_pipeline.integrations.config import _Model
+from monitoring_pipeline.integrations.probes.common import (
+    Answer,
+    NetworkIntegration,
+    OptionalTls,
+    Port,
+    ProbeContext,
+    ProbeFailure,
+    describe,
+    redact,
+)
+
+DEFAULT_SUBJECT = "monitoring_pipeline.probe"
+
+
+class NatsRequest(_Model):
+    subject: StrictStr  # a subject a service answers on
+    data: StrictStr = ""  # the request's payload (UTF-8)
+
+
+class NatsRoundTrip(_Model):
+    subject: StrictStr = DEFAULT_SUBJECT  # the probe answers on <subject>.<random> and requests it
+
+
+def _round_trip(value: Any) -> Any:
+    return {} if value is True else (None if value is False else value)
+
+
+class NatsIntegration(NetworkIntegration):
+    """A NATS server: UP when it accepts the connection (and the request or round trip gets its reply)."""
+
+    type: Literal["nats"] = "nats"
+    port: Port = 4222
+    user: StrictStr | None = None
+    password_env: EnvName | None = None
+    token_env: EnvName | None = None  # token authentication instead of user and password
+    request: NatsRequest | None = None
+    round_trip: Annotated[NatsRoundTrip | None, BeforeValidator(_round_trip)] = None
+    tls: OptionalTls = None
+
+    FIELDS: ClassVar[tuple[str, ...] | None] = ("server_version", "reply", "round_trip_ms")
+    KIND: ClassVar[str] = "nats"
+
+    @model_validator(mode="after")
+    def _one_login_and_one_exchange(self) -> NatsIntegration:
+        if self.token_env and (self.user or self.password_env):
+            raise expected("token_env, or user with password_env, not both", "both", field="token_env")
+        if self.request is not None and self.round_trip is not None:
+            raise expected("request or round_trip, not both", "both", field="round_trip")
+        return self
+
+
+async def probe(integration: NatsIntegration, context: ProbeContext) -> Answer:
+    import nats
+    import nats.errors
+
+    password = secret(integration.password_env) if integration.password_env else None
+    token = secret(integration.token_env) if integration.token_env else None
+    failures: list[BaseException] = []
+
+    async def record(error: BaseException) -> None:
+        failures.append(error)
+
+    tls = integration.tls
+    try:
+        client = await nats.connect(
+            servers=[f"{'tls' if tls else 'nats'}://{integration.address}"], name="monitoring-pipeline-probe",
+            user=integration.user, password=password, token=token, connect_timeout=integration.timeout,
+            allow_reconnect=False, max_reconnect_attempts=0, error_cb=record,
+            tls=context.ssl_context(tls) if tls is not None else None,
+            tls_hostname=tls.server_name if tls is not None else None,
+        )
+    except (nats.errors.Error, OSError) as error:
+        cause = failures[-1] if failures else error
+        text = redact(describe(cause), password, token)
+        if "authorization" in text.lower() or "authentication" in text.lower():
+            raise ProbeFailure("auth", text) from None
+        if isinstance(cause, OSError):
+            raise cause from None
+        raise ProbeFailure("connect", text) from None
+    try:
+        fields: dict[str, Any] = {"server_version": str(client.connected_server_version)}
+        started = time.perf_counter()
+        if integration.request is not None:
+            reply = await client.request(integration.request.subject, integration.request.data.encode(),
+                                         timeout=integration.timeout)
+            fields["reply"] = reply.data.decode("utf-8", errors="replace")
+            fields["round_trip_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
+        elif integration.round_trip is not None:
+            subject = f"{integration.round_trip.subject}.{secrets.token_hex(6)}"
+            payload = secrets.token_hex(8).encode()
+
+            async def answer(message: Any) -> None:
+                await message.respond(message.data)
+
+            await client.subscribe(subject, cb=answer)
+            reply = await client.request(subject, payload, timeout=integration.timeout)
+            if reply.data != payload:
+                raise ProbeFailure("protocol", "the reply did not carry the payload sent")
+            fields["round_trip_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
+    except nats.errors.NoRespondersError:
+        raise ProbeFailure("server", f"no service answers on {integration.request.subject!r}"  # type: ignore[union-attr]
+                           ) from None
+    except nats.errors.TimeoutError:
+        raise ProbeFailure("timeout", "no reply within the timeout") from None
+    finally:
+        await client.close()
+    return Answer(fields=fields)
