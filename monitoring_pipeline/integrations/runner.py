@@ -103,6 +103,7 @@ class ProbeRunner:
         pool scans every connection of its client on each request, so one client with thousands of connections
         costs quadratic CPU, while shards of a few connections keep it linear (see bench/probes_bench.py).
         """
+        probes.load_clients({integration.type for integration in integrations})
         queue: asyncio.Queue[IntegrationConfig] = asyncio.Queue()
         for integration in integrations:
             queue.put_nowait(integration)
@@ -233,19 +234,11 @@ class ProbeRunner:
 
     def _judged(self, attempt: _Attempt, integration: IntegrationConfig, observation: Observation, complete: bool,
                 judged: tuple[ConditionResult, ...] = ()) -> _Attempt:
-        """The attempt's outcome from its conditions (``judged``: those the probe evaluated itself) and latency."""
-        conditions = integration.effective_conditions
-        attempt.conditions = judged + tuple(condition.evaluate(observation) for condition in conditions)
-        failed = next((result for result in attempt.conditions if not result.passed), None)
-        if failed is not None:
-            if not complete and any(c.needs_body for c in conditions):
-                return _failed(attempt, "body", f"body larger than {self.max_body_bytes} bytes")
-            return _failed(attempt, failed.error_class or "condition", f"{failed.name} (actual: {failed.actual})")
-        seconds = attempt.latency_ms / 1000.0
-        if integration.latency.down is not None and seconds > integration.latency.down:
-            return _failed(attempt, "latency", f"{attempt.latency_ms:.0f} ms > latency.down")
-        slow = integration.latency.degraded is not None and seconds > integration.latency.degraded
-        attempt.outcome = DEGRADED if slow else UP
+        verdict = judge(integration, observation, judged, complete=complete, body_limit=self.max_body_bytes)
+        attempt.conditions = verdict.conditions
+        if verdict.outcome == FAILED:
+            return _failed(attempt, verdict.error_class or "internal", verdict.error or "")
+        attempt.outcome = verdict.outcome
         return attempt
 
     async def _protocol_exchange(self, integration: IntegrationConfig, attempt: _Attempt) -> _Attempt:
@@ -271,6 +264,34 @@ class ProbeRunner:
         attempt.tls_days_left = answer.tls_days_left
         observation = Observation(None, attempt.latency_ms, tls_days_left=answer.tls_days_left, fields=answer.fields)
         return self._judged(attempt, integration, observation, True, answer.conditions)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str
+    conditions: tuple[ConditionResult, ...]
+    error_class: str | None = None
+    error: str | None = None
+
+
+def judge(integration: IntegrationConfig, observation: Observation, judged: tuple[ConditionResult, ...] = (), *,
+          complete: bool = True, body_limit: int = 0) -> Verdict:
+    """The outcome of what a probe observed: its conditions (``judged``: those the probe evaluated itself), then
+    ``latency.down`` and ``latency.degraded``. The same for every probe type."""
+    conditions = integration.effective_conditions
+    results = judged + tuple(condition.evaluate(observation) for condition in conditions)
+    failed = next((result for result in results if not result.passed), None)
+    if failed is not None:
+        if not complete and any(c.needs_body for c in conditions):
+            return Verdict(FAILED, results, "body", f"body larger than {body_limit} bytes")
+        return Verdict(FAILED, results, failed.error_class or "condition", f"{failed.name} (actual: {failed.actual})")
+    if observation.latency_ms is None:
+        return Verdict(UP, results)
+    seconds = observation.latency_ms / 1000.0
+    if integration.latency.down is not None and seconds > integration.latency.down:
+        return Verdict(FAILED, results, "latency", f"{observation.latency_ms:.0f} ms > latency.down")
+    slow = integration.latency.degraded is not None and seconds > integration.latency.degraded
+    return Verdict(DEGRADED if slow else UP, results)
 
 
 class _ProbeSetupError(Exception):

@@ -7,7 +7,8 @@ probe of their type runs, so loading the file costs none of them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import importlib
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from monitoring_pipeline.integrations.config import HttpIntegration, IntegrationConfig
@@ -41,6 +42,19 @@ INTEGRATION_TYPES: dict[str, type[IntegrationConfig]] = {
     "http": HttpIntegration, **_MODELS, "push": push.PushIntegration,
 }
 PUSH = "push"
+# The client libraries of each type, imported before a pass starts so that no probe's latency includes them.
+_CLIENTS = {
+    "tcp": (), "tls": ("cryptography.x509",), "dns": ("dns.asyncquery", "dns.message", "dns.rcode"),
+    "smtp": ("aiosmtplib", "cryptography.x509"), "postgresql": ("asyncpg",), "mysql": ("aiomysql", "pymysql"),
+    "redis": ("redis.asyncio",), "amqp": ("aiormq",), "mqtt": ("aiomqtt",), "nats": ("nats",),
+    "grpc": ("grpc", "grpc_health.v1.health_pb2_grpc"),
+}
+
+
+def load_clients(types: Iterable[str]) -> None:
+    """Import the clients of ``types`` (once per process)."""
+    for module in {name for kind in types for name in _CLIENTS.get(kind, ())}:
+        importlib.import_module(module)
 
 
 async def probe(integration: IntegrationConfig, context: ProbeContext) -> Answer:
@@ -53,4 +67,5 @@ async def probe(integration: IntegrationConfig, context: ProbeContext) -> Answer
     return await run(integration, context)
 
 
-__all__ = ["INTEGRATION_TYPES", "PUSH", "Answer", "ProbeContext", "ProbeFailure", "failure_class", "probe"]
+__all__ = ["INTEGRATION_TYPES", "PUSH", "Answer", "ProbeContext", "ProbeFailure", "failure_class", "load_clients",
+           "probe"]

@@ -28,6 +28,7 @@ class MysqlIntegration(DatabaseIntegration):
 async def probe(integration: MysqlIntegration, context: ProbeContext) -> Answer:
     import aiomysql
     import pymysql
+    import pymysql.constants
 
     password = integration.password()
     try:
@@ -39,6 +40,10 @@ async def probe(integration: MysqlIntegration, context: ProbeContext) -> Answer:
         )
     except pymysql.err.MySQLError as error:
         raise _failure(error, password) from None
+    if integration.tls is not None and not connection.server_capabilities & pymysql.constants.CLIENT.SSL:
+        # PyMySQL carries on in plain text when the server offers no TLS; a probe told to use TLS fails instead.
+        connection.close()
+        raise ProbeFailure("tls", "the server does not offer TLS")
     try:
         async with connection.cursor() as cursor:
             if integration.query != DEFAULT_QUERY:

@@ -64,34 +64,43 @@ class NatsIntegration(NetworkIntegration):
         return self
 
 
+class _ConnectFailed(Exception):
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 async def probe(integration: NatsIntegration, context: ProbeContext) -> Answer:
     import nats
     import nats.errors
 
     password = secret(integration.password_env) if integration.password_env else None
     token = secret(integration.token_env) if integration.token_env else None
-    failures: list[BaseException] = []
+    connecting = True
 
-    async def record(error: BaseException) -> None:
-        failures.append(error)
+    async def first_failure_ends_the_connect(error: BaseException) -> None:
+        # nats-py retries a failed first connect forever (whatever max_reconnect_attempts says): a probe connects
+        # once, so the first failure ends it. Errors after connecting are the calls' own.
+        if connecting:
+            raise _ConnectFailed(error)
 
     tls = integration.tls
     try:
         client = await nats.connect(
             servers=[f"{'tls' if tls else 'nats'}://{integration.address}"], name="monitoring-pipeline-probe",
             user=integration.user, password=password, token=token, connect_timeout=integration.timeout,
-            allow_reconnect=False, max_reconnect_attempts=0, error_cb=record,
+            allow_reconnect=False, error_cb=first_failure_ends_the_connect,
             tls=context.ssl_context(tls) if tls is not None else None,
             tls_hostname=tls.server_name if tls is not None else None,
         )
-    except (nats.errors.Error, OSError) as error:
-        cause = failures[-1] if failures else error
-        text = redact(describe(cause), password, token)
-        if "authorization" in text.lower() or "authentication" in text.lower():
-            raise ProbeFailure("auth", text) from None
+    except (_ConnectFailed, nats.errors.Error) as error:
+        cause = error.cause if isinstance(error, _ConnectFailed) else error
+        if isinstance(cause, nats.errors.AuthorizationError) or "authoriz" in str(cause).lower():
+            raise ProbeFailure("auth", redact(describe(cause), password, token)) from None
         if isinstance(cause, OSError):
             raise cause from None
-        raise ProbeFailure("connect", text) from None
+        raise ProbeFailure("connect", redact(describe(cause), password, token)) from None
+    connecting = False
     try:
         fields: dict[str, Any] = {"server_version": str(client.connected_server_version)}
         started = time.perf_counter()
