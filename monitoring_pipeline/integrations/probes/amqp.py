@@ -64,7 +64,12 @@ async def probe(integration: AmqpIntegration, context: ProbeContext) -> Answer:
         raise ProbeFailure("server", _safe(error, password, "the broker closed the connection")) from None
     except aiormq.exceptions.AMQPConnectionError as error:
         text = _safe(error, password, "the broker refused the connection")
-        raise ProbeFailure("auth" if "ACCESS_REFUSED" in text else "connect", text) from None
+        error_class = "auth" if "ACCESS_REFUSED" in text else "tls" if "SSL" in text else "connect"
+        raise ProbeFailure(error_class, text) from None
+    except aiormq.exceptions.AMQPError as error:
+        # RabbitMQ closes the connection (unknown vhost, no permission on it) in ways aiormq reads as bad frames.
+        raise ProbeFailure("server", f"the broker closed the connection while opening vhost {integration.vhost!r} "
+                                     f"({type(error).__name__})") from None
     try:
         channel = await connection.channel()
         fields = {

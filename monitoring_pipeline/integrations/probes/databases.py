@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import re
+from typing import Annotated, Any, ClassVar
 
-from pydantic import StrictStr
+from pydantic import AfterValidator, StrictStr
 
+from monitoring_pipeline.config_errors import expected
 from monitoring_pipeline.integrations.auth import EnvName, secret
 from monitoring_pipeline.integrations.probes.common import NetworkIntegration, OptionalTls, plain
 
 DEFAULT_QUERY = "SELECT 1"
+# Statements that read. The query also runs in a read-only transaction, but MySQL commits before DDL, so the
+# statement itself is checked first.
+READING_STATEMENTS = ("SELECT", "SHOW", "WITH", "VALUES", "TABLE", "EXPLAIN", "DESCRIBE", "DESC")
+_FIRST_WORD = re.compile(r"\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*([A-Za-z]+)", re.S)
+
+
+def _reading_query(value: str) -> str:
+    found = _FIRST_WORD.match(value)
+    if found is None or found.group(1).upper() not in READING_STATEMENTS or ";" in value.strip().rstrip(";"):
+        raise expected("one statement that reads (" + ", ".join(READING_STATEMENTS) + "); a probe never writes",
+                       repr(value[:80]))
+    return value
 
 
 class DatabaseIntegration(NetworkIntegration):
@@ -18,7 +32,7 @@ class DatabaseIntegration(NetworkIntegration):
     user: StrictStr
     password_env: EnvName | None = None  # the variable holding the password (none: no password)
     database: StrictStr | None = None
-    query: StrictStr = DEFAULT_QUERY  # run in a read-only transaction; its first value is `result`
+    query: Annotated[StrictStr, AfterValidator(_reading_query)] = DEFAULT_QUERY  # read-only; first value: `result`
     tls: OptionalTls = None
 
     FIELDS: ClassVar[tuple[str, ...] | None] = ("server_version", "result", "rows")

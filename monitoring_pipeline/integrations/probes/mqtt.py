@@ -72,9 +72,11 @@ async def probe(integration: MqttIntegration, context: ProbeContext) -> Answer:
         error_class = "auth" if code in _AUTH_CODES else "server"
         raise ProbeFailure(error_class, redact(describe(error), password)) from None
     except aiomqtt.MqttError as error:
-        # aiomqtt reports refused connections and TLS failures as MqttError; the text tells which.
+        # aiomqtt reports refused connections and TLS failures alike; with TLS configured, a connection the
+        # broker accepted and then dropped is a refused handshake.
         text = redact(describe(error), password)
-        error_class = "tls" if "SSL" in text or "certificate" in text else "connect"
+        tls_failed = "SSL" in text or "certificate" in text or (integration.tls is not None and "refused" not in text)
+        error_class = "tls" if tls_failed else "connect"
         raise ProbeFailure(error_class, text) from None
     return Answer(fields=fields)
 

@@ -4,6 +4,8 @@ project's own), with reconnection off: a probe connects once."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
 import time
 from typing import Annotated, Any, ClassVar, Literal
@@ -64,6 +66,23 @@ class NatsIntegration(NetworkIntegration):
         return self
 
 
+async def _offers_tls(integration: NatsIntegration) -> bool:
+    """Whether the server's INFO line offers TLS. nats-py upgrades only when the server requires it and would
+    otherwise log in over plain text, so a probe told to use TLS reads INFO first."""
+    reader, writer = await asyncio.open_connection(integration.host, integration.port)
+    try:
+        line = await reader.readline()
+    finally:
+        writer.close()
+    if not line.startswith(b"INFO "):
+        raise ProbeFailure("protocol", "the server did not start with INFO: not a NATS server")
+    try:
+        info = json.loads(line[5:])
+    except ValueError:
+        raise ProbeFailure("protocol", "the server's INFO is not JSON") from None
+    return bool(info.get("tls_required") or info.get("tls_available"))
+
+
 class _ConnectFailed(Exception):
     def __init__(self, cause: BaseException) -> None:
         super().__init__(str(cause))
@@ -85,6 +104,8 @@ async def probe(integration: NatsIntegration, context: ProbeContext) -> Answer:
             raise _ConnectFailed(error)
 
     tls = integration.tls
+    if tls is not None and not await _offers_tls(integration):
+        raise ProbeFailure("tls", "the server offers no TLS (its INFO has neither tls_required nor tls_available)")
     try:
         client = await nats.connect(
             servers=[f"{'tls' if tls else 'nats'}://{integration.address}"], name="monitoring-pipeline-probe",
@@ -102,7 +123,8 @@ async def probe(integration: NatsIntegration, context: ProbeContext) -> Answer:
         raise ProbeFailure("connect", redact(describe(cause), password, token)) from None
     connecting = False
     try:
-        fields: dict[str, Any] = {"server_version": str(client.connected_server_version)}
+        version = client.connected_server_version
+        fields: dict[str, Any] = {"server_version": f"{version.major}.{version.minor}.{version.patch}"}
         started = time.perf_counter()
         if integration.request is not None:
             reply = await client.request(integration.request.subject, integration.request.data.encode(),

@@ -15,7 +15,9 @@ from monitoring_pipeline.integrations.probes.common import (
     NetworkIntegration,
     Port,
     ProbeContext,
+    ProbeFailure,
     certificate_facts,
+    describe,
 )
 
 
@@ -42,8 +44,12 @@ class TlsIntegration(NetworkIntegration):
 
 async def probe(integration: TlsIntegration, context: ProbeContext) -> Answer:
     ssl_context = context.ssl_context(Tls(verify=integration.verify, ca_file=integration.ca_file))
-    _, writer = await asyncio.open_connection(integration.host, integration.port, ssl=ssl_context,
-                                              server_hostname=integration.name_checked)
+    try:
+        _, writer = await asyncio.open_connection(integration.host, integration.port, ssl=ssl_context,
+                                                  server_hostname=integration.name_checked)
+    except (ConnectionResetError, ConnectionAbortedError, asyncio.IncompleteReadError) as error:
+        raise ProbeFailure("tls", f"the server dropped the connection during the handshake ({describe(error)})"
+                           ) from None
     try:
         ssl_object = writer.get_extra_info("ssl_object")
         facts = certificate_facts(ssl_object.getpeercert(binary_form=True), context.now(), integration.name_checked)
