@@ -247,6 +247,8 @@ class IntegrationConfig(_Model):
     KIND: ClassVar[str] = "service"
     # Common fields that mean nothing for this type: refused when written, not taken from `defaults`.
     NOT_APPLICABLE: ClassVar[tuple[str, ...]] = ()
+    # Fields `defaults` does not set for this type: its `tls` switches TLS on, where HTTP's only tunes it.
+    NOT_FROM_DEFAULTS: ClassVar[tuple[str, ...]] = ()
 
     @field_validator("conditions", mode="before")
     @classmethod
@@ -547,8 +549,9 @@ def _keys_of(*models: type[IntegrationConfig]) -> tuple[str, ...]:
 
 
 def _applicable(defaults: Mapping[str, Any], model: type[IntegrationConfig]) -> dict[str, Any]:
-    """The defaults a type has fields for: ``tls`` or ``timeout`` defaults leave a push integration alone."""
-    keys = _keys_of(model)
+    """The defaults a type has fields for: a ``timeout`` default leaves a push integration alone, a ``tls`` default
+    (HTTP's settings) leaves a database's plain-text connection alone."""
+    keys = [key for key in _keys_of(model) if key not in model.NOT_FROM_DEFAULTS]
     return {str(key): value for key, value in defaults.items() if str(key) in keys}
 
 

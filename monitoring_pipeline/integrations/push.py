@@ -135,7 +135,7 @@ def judge_pings(integration: PushIntegration, latest: Mapping[str, Ping | None],
     assert success is not None
     deadline = next_expected(integration, success.received_at) + grace
     if now > deadline:
-        return _failed(integration, now, "missed", f"no success ping since {_ago(success, now)}; expected "
+        return _failed(integration, now, "missed", f"no success ping since the one {_ago(success, now)}; expected "
                        + _schedule(integration))
     if start is not None and start.received_at > completion.received_at and now - start.received_at > grace:
         return _failed(integration, now, "missed", f"a run started {_ago(start, now)} and has not completed within "

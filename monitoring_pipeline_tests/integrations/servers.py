@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,7 @@ class Service:
     port: int
     user: str | None = None
     password: str | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, compare=False, repr=False)  # one we started
 
 
 def listening(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -79,16 +80,16 @@ def process(command: list[str], port: int, name: str, workdir: Path) -> Iterator
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[Service]:
-    """A private redis-server that requires a password."""
+def redis_server(port: int | None = None, password: str | None = None) -> Iterator[Service]:
+    """A private redis-server that requires a password (on ``port``, to restart one where it was)."""
     executable = binary("redis-server", "redis-server")
-    password = secrets.token_urlsafe(16)
-    port = free_port()
+    password = password or secrets.token_urlsafe(16)
+    port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="mp-redis-") as scratch:
         command = [executable, "--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no",
                    "--requirepass", password, "--dir", scratch]
-        with process(command, port, "redis", Path(scratch)):
-            yield Service(LOOPBACK, port, None, password)
+        with process(command, port, "redis", Path(scratch)) as child:
+            yield Service(LOOPBACK, port, None, password, child)
 
 
 @contextlib.contextmanager

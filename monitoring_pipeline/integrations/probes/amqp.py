@@ -11,6 +11,7 @@ from pydantic import StrictStr
 
 from monitoring_pipeline.integrations.auth import EnvName, secret
 from monitoring_pipeline.integrations.probes.common import (
+    CLIENT_TLS_NOT_FROM_DEFAULTS,
     Answer,
     NetworkIntegration,
     OptionalTls,
@@ -36,6 +37,7 @@ class AmqpIntegration(NetworkIntegration):
     queue: StrictStr | None = None  # reports queue_messages and queue_consumers (passive declare: never creates it)
     tls: OptionalTls = None
 
+    NOT_FROM_DEFAULTS: ClassVar[tuple[str, ...]] = CLIENT_TLS_NOT_FROM_DEFAULTS
     FIELDS: ClassVar[tuple[str, ...] | None] = ("product", "version", "queue_messages", "queue_consumers")
     KIND: ClassVar[str] = "rabbitmq"
     SCHEME: ClassVar[str] = "amqp"

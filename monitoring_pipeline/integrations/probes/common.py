@@ -60,6 +60,7 @@ class ClientTls(Tls):
 
 
 OptionalTls = Annotated[ClientTls | None, BeforeValidator(_client_tls)]
+CLIENT_TLS_NOT_FROM_DEFAULTS = ("tls",)  # a client's `tls` switches TLS on: each integration says so itself
 
 
 class NetworkIntegration(IntegrationConfig):

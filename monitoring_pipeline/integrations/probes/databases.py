@@ -9,7 +9,12 @@ from pydantic import AfterValidator, StrictStr
 
 from monitoring_pipeline.config_errors import expected
 from monitoring_pipeline.integrations.auth import EnvName, secret
-from monitoring_pipeline.integrations.probes.common import NetworkIntegration, OptionalTls, plain
+from monitoring_pipeline.integrations.probes.common import (
+    CLIENT_TLS_NOT_FROM_DEFAULTS,
+    NetworkIntegration,
+    OptionalTls,
+    plain,
+)
 
 DEFAULT_QUERY = "SELECT 1"
 # Statements that read. The query also runs in a read-only transaction, but MySQL commits before DDL, so the
@@ -35,6 +40,7 @@ class DatabaseIntegration(NetworkIntegration):
     query: Annotated[StrictStr, AfterValidator(_reading_query)] = DEFAULT_QUERY  # read-only; first value: `result`
     tls: OptionalTls = None
 
+    NOT_FROM_DEFAULTS: ClassVar[tuple[str, ...]] = CLIENT_TLS_NOT_FROM_DEFAULTS
     FIELDS: ClassVar[tuple[str, ...] | None] = ("server_version", "result", "rows")
 
     @property

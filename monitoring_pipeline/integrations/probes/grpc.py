@@ -10,6 +10,7 @@ from pydantic import StrictStr, model_validator
 from monitoring_pipeline.config_errors import expected
 from monitoring_pipeline.integrations.auth import EnvName, secret
 from monitoring_pipeline.integrations.probes.common import (
+    CLIENT_TLS_NOT_FROM_DEFAULTS,
     Answer,
     NetworkIntegration,
     OptionalTls,
@@ -27,6 +28,7 @@ class GrpcIntegration(NetworkIntegration):
     token_env: EnvName | None = None  # sent as `authorization: Bearer <token>` metadata
     tls: OptionalTls = None
 
+    NOT_FROM_DEFAULTS: ClassVar[tuple[str, ...]] = CLIENT_TLS_NOT_FROM_DEFAULTS
     FIELDS: ClassVar[tuple[str, ...] | None] = ("status",)
     DEFAULT_CONDITIONS: ClassVar[tuple[dict[str, Any], ...]] = ({"field": "status", "equals": "SERVING"},)
     KIND: ClassVar[str] = "grpc"

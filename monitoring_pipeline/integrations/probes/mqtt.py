@@ -12,6 +12,7 @@ from pydantic import BeforeValidator, Field, StrictStr
 from monitoring_pipeline.integrations.auth import EnvName, secret
 from monitoring_pipeline.integrations.config import _Model
 from monitoring_pipeline.integrations.probes.common import (
+    CLIENT_TLS_NOT_FROM_DEFAULTS,
     Answer,
     NetworkIntegration,
     OptionalTls,
@@ -48,6 +49,7 @@ class MqttIntegration(NetworkIntegration):
     round_trip: Annotated[MqttRoundTrip | None, BeforeValidator(_round_trip)] = None
     tls: OptionalTls = None
 
+    NOT_FROM_DEFAULTS: ClassVar[tuple[str, ...]] = CLIENT_TLS_NOT_FROM_DEFAULTS
     FIELDS: ClassVar[tuple[str, ...] | None] = ("round_trip_ms",)
     KIND: ClassVar[str] = "mqtt"
 

@@ -16,6 +16,7 @@ from monitoring_pipeline.config_errors import expected
 from monitoring_pipeline.integrations.auth import EnvName, secret
 from monitoring_pipeline.integrations.config import _Model
 from monitoring_pipeline.integrations.probes.common import (
+    CLIENT_TLS_NOT_FROM_DEFAULTS,
     Answer,
     NetworkIntegration,
     OptionalTls,
@@ -54,6 +55,7 @@ class NatsIntegration(NetworkIntegration):
     round_trip: Annotated[NatsRoundTrip | None, BeforeValidator(_round_trip)] = None
     tls: OptionalTls = None
 
+    NOT_FROM_DEFAULTS: ClassVar[tuple[str, ...]] = CLIENT_TLS_NOT_FROM_DEFAULTS
     FIELDS: ClassVar[tuple[str, ...] | None] = ("server_version", "reply", "round_trip_ms")
     KIND: ClassVar[str] = "nats"
 

@@ -9,6 +9,7 @@ from pydantic import Field, StrictStr
 
 from monitoring_pipeline.integrations.auth import EnvName, secret
 from monitoring_pipeline.integrations.probes.common import (
+    CLIENT_TLS_NOT_FROM_DEFAULTS,
     Answer,
     NetworkIntegration,
     OptionalTls,
@@ -33,6 +34,7 @@ class RedisIntegration(NetworkIntegration):
     password_env: EnvName | None = None
     tls: OptionalTls = None
 
+    NOT_FROM_DEFAULTS: ClassVar[tuple[str, ...]] = CLIENT_TLS_NOT_FROM_DEFAULTS
     FIELDS: ClassVar[tuple[str, ...] | None] = None  # any INFO field
     KIND: ClassVar[str] = "redis"
 
