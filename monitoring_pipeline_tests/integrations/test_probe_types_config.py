@@ -112,3 +112,23 @@ def test_each_mistake_names_the_field_and_the_expected_form(tmp_path, entry, fie
     assert raised.value.field == f"integrations[0] (svc).{field}"
     assert expected in raised.value.expected, raised.value.expected
     assert "hunter2" not in str(raised.value)
+
+
+def test_the_shipped_example_of_every_type_loads():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "config" / "integrations.example.yaml"
+    config = load_integrations(example)
+    assert {i.type for i in config.integrations} == set(INTEGRATION_TYPES)
+    assert config.by_name()["orders_db_replica"].depends_on == ("orders_db",)
+
+
+def test_the_demo_file_shows_probe_types_beyond_http():
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parents[2] / "config" / "integrations.demo.yaml"
+    config = load_integrations(demo, environ={"SANDBOX_URL": "http://127.0.0.1:8766"})
+    types = {i.name: i.type for i in config.integrations}
+    assert {types["sandbox_port"], types["local_postgres"], types["local_redis"], types["nightly_export"]} == {
+        "tcp", "postgresql", "redis", "push"}
+    assert config.by_name()["sandbox_port"].port == 8766

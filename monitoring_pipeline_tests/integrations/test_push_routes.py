@@ -82,3 +82,20 @@ def test_a_short_token_is_never_accepted(served, engine, monkeypatch):
     monkeypatch.setenv("BACKUP_PING_TOKEN", "guessable")
     assert client.get("/ping/guessable").status_code == 404
     assert recent_pings(engine, "backup") == []
+
+
+def test_the_demo_heartbeat_runs_fails_and_misses_through_the_routes(served, engine, monkeypatch):
+    from monitoring_pipeline.integrations import heartbeat
+
+    client, _ = served
+    monkeypatch.setattr(heartbeat, "DEMO_CYCLE", ("success", "skip", "fail"))
+    beat = heartbeat.DemoHeartbeat(str(client.base_url), EXPORT_TOKEN, every=0.3, work_seconds=0.05)
+    beat.start()
+    try:
+        while beat.steps < 3:
+            beat.join(0.05)
+    finally:
+        beat.stop()
+    kinds = [(p.kind, p.exit_status) for p in reversed(recent_pings(engine, "export"))][:4]
+    assert kinds == [(START, None), (SUCCESS, None), (START, None), (FAIL, 1)]  # the skipped step sent nothing
+    assert recent_pings(engine, "export")[-2].message.startswith("exported rows=")
