@@ -15,6 +15,7 @@ import click
 from monitoring_pipeline.cli.fakes import emulator_config, emulator_options, load_scenario_file
 from monitoring_pipeline.dnb.emulator import EmulatorServer
 from monitoring_pipeline.dnb.emulator.demo import seed_demo
+from monitoring_pipeline.integrations.heartbeat import DEMO_PUSH_TOKEN_ENV, new_token
 from monitoring_pipeline.sandbox import SandboxConfig, SandboxServer
 from monitoring_pipeline.settings import PROJECT_ROOT
 
@@ -88,6 +89,8 @@ def demo_services_environment(emulator_url: str, client_id: str, client_secret: 
     api_key = next((e.auth_token for e in scenario.endpoints if e.name == "clearbit" and e.auth_token), None)
     if api_key is not None:
         env[DEMO_API_KEY_ENV] = os.environ.get(DEMO_API_KEY_ENV) or api_key.get_secret_value()
+    # The push heartbeat's token (nightly_export): the demo's heartbeat job pings the ops service with it.
+    env[DEMO_PUSH_TOKEN_ENV] = os.environ.get(DEMO_PUSH_TOKEN_ENV) or new_token()
     return env
 
 
