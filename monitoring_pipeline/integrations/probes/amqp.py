@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from pydantic import StrictStr
 
-from monitoring_pipeline.integrations.auth import EnvName, secret
+from monitoring_pipeline.integrations.auth import EnvName
 from monitoring_pipeline.integrations.probes.common import (
     CLIENT_TLS_NOT_FROM_DEFAULTS,
     Answer,
@@ -19,6 +19,7 @@ from monitoring_pipeline.integrations.probes.common import (
     ProbeContext,
     ProbeFailure,
     describe,
+    optional_secret,
     plain,
     redact,
 )
@@ -53,7 +54,7 @@ async def probe(integration: AmqpIntegration, context: ProbeContext) -> Answer:
     import aiormq.exceptions
     from yarl import URL
 
-    password = secret(integration.password_env) if integration.password_env else ""
+    password = optional_secret(integration.password_env) or ""
     url = URL.build(scheme="amqps" if integration.tls else "amqp", host=integration.host, port=integration.port,
                     user=integration.user, password=password, path="/" + integration.vhost,
                     query={"name": CONNECTION_NAME, "heartbeat": "0"})

@@ -21,6 +21,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, BeforeValidator, Field, StrictStr
 
 from monitoring_pipeline.config_errors import expected
+from monitoring_pipeline.integrations.auth import secret
 from monitoring_pipeline.integrations.conditions import ConditionResult
 from monitoring_pipeline.integrations.config import IntegrationConfig, Tls
 
@@ -44,13 +45,14 @@ Host = Annotated[StrictStr, AfterValidator(_host)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
-def _client_tls(value: Any) -> Any:
-    """``tls: true`` is TLS with the defaults; ``false`` (or nothing) is plain text."""
-    if value is True:
-        return {}
-    if value is False:
-        return None
-    return value
+def true_means_defaults(value: Any) -> Any:
+    """A block a flag may stand for: ``true`` is the block with its defaults, ``false`` none."""
+    return {} if value is True else (None if value is False else value)
+
+
+def optional_secret(name: str | None) -> str | None:
+    """The secret in variable ``name``, when the configuration names one (``AuthError`` when it is unset)."""
+    return secret(name) if name else None
 
 
 class ClientTls(Tls):
@@ -59,7 +61,7 @@ class ClientTls(Tls):
     server_name: Host | None = None  # the name the certificate must carry (SNI), when not the host itself
 
 
-OptionalTls = Annotated[ClientTls | None, BeforeValidator(_client_tls)]
+OptionalTls = Annotated[ClientTls | None, BeforeValidator(true_means_defaults)]  # `tls: true`: TLS, verified
 CLIENT_TLS_NOT_FROM_DEFAULTS = ("tls",)  # a client's `tls` switches TLS on: each integration says so itself
 
 
@@ -149,9 +151,9 @@ def describe(error: BaseException) -> str:
 
 def redact(text: str, *secrets: str | None) -> str:
     """``text`` with every secret replaced: client libraries may quote a connection URL in their messages."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    for value in secrets:
+        if value:
+            text = text.replace(value, "***")
     return text
 
 

@@ -8,11 +8,12 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, StrictStr
 
 from monitoring_pipeline.config_errors import expected
-from monitoring_pipeline.integrations.auth import EnvName, secret
+from monitoring_pipeline.integrations.auth import EnvName
 from monitoring_pipeline.integrations.probes.common import (
     CLIENT_TLS_NOT_FROM_DEFAULTS,
     NetworkIntegration,
     OptionalTls,
+    optional_secret,
     plain,
 )
 
@@ -48,7 +49,7 @@ class DatabaseIntegration(NetworkIntegration):
         return f"{self.SCHEME}://{self.address}/{self.database or ''}"
 
     def password(self) -> str | None:
-        return secret(self.password_env) if self.password_env else None
+        return optional_secret(self.password_env)
 
 
 def query_fields(rows: list[Any], server_version: str) -> dict[str, Any]:

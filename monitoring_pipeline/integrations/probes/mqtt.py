@@ -9,7 +9,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, StrictStr
 
-from monitoring_pipeline.integrations.auth import EnvName, secret
+from monitoring_pipeline.integrations.auth import EnvName
 from monitoring_pipeline.integrations.config import _Model
 from monitoring_pipeline.integrations.probes.common import (
     CLIENT_TLS_NOT_FROM_DEFAULTS,
@@ -20,7 +20,9 @@ from monitoring_pipeline.integrations.probes.common import (
     ProbeContext,
     ProbeFailure,
     describe,
+    optional_secret,
     redact,
+    true_means_defaults,
 )
 
 DEFAULT_TOPIC = "monitoring-pipeline/probe"
@@ -34,9 +36,6 @@ class MqttRoundTrip(_Model):
     qos: int = Field(default=1, ge=0, le=2)
 
 
-def _round_trip(value: Any) -> Any:
-    return {} if value is True else (None if value is False else value)
-
 
 class MqttIntegration(NetworkIntegration):
     """An MQTT broker: UP when it accepts the connection (and, with ``round_trip``, delivers our own message)."""
@@ -46,7 +45,7 @@ class MqttIntegration(NetworkIntegration):
     username: StrictStr | None = None
     password_env: EnvName | None = None
     client_id: StrictStr | None = None  # default: a random monitoring-pipeline-probe-<hex>
-    round_trip: Annotated[MqttRoundTrip | None, BeforeValidator(_round_trip)] = None
+    round_trip: Annotated[MqttRoundTrip | None, BeforeValidator(true_means_defaults)] = None
     tls: OptionalTls = None
 
     NOT_FROM_DEFAULTS: ClassVar[tuple[str, ...]] = CLIENT_TLS_NOT_FROM_DEFAULTS
@@ -57,7 +56,7 @@ class MqttIntegration(NetworkIntegration):
 async def probe(integration: MqttIntegration, context: ProbeContext) -> Answer:
     import aiomqtt
 
-    password = secret(integration.password_env) if integration.password_env else None
+    password = optional_secret(integration.password_env)
     client = aiomqtt.Client(
         integration.host, integration.port, username=integration.username, password=password,
         identifier=integration.client_id or CLIENT_ID_PREFIX + secrets.token_hex(6), clean_session=True,

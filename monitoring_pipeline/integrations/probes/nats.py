@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, StrictStr, model_validator
 
 from monitoring_pipeline.config_errors import expected
-from monitoring_pipeline.integrations.auth import EnvName, secret
+from monitoring_pipeline.integrations.auth import EnvName
 from monitoring_pipeline.integrations.config import _Model
 from monitoring_pipeline.integrations.probes.common import (
     CLIENT_TLS_NOT_FROM_DEFAULTS,
@@ -24,7 +24,9 @@ from monitoring_pipeline.integrations.probes.common import (
     ProbeContext,
     ProbeFailure,
     describe,
+    optional_secret,
     redact,
+    true_means_defaults,
 )
 
 DEFAULT_SUBJECT = "monitoring_pipeline.probe"
@@ -39,9 +41,6 @@ class NatsRoundTrip(_Model):
     subject: StrictStr = DEFAULT_SUBJECT  # the probe answers on <subject>.<random> and requests it
 
 
-def _round_trip(value: Any) -> Any:
-    return {} if value is True else (None if value is False else value)
-
 
 class NatsIntegration(NetworkIntegration):
     """A NATS server: UP when it accepts the connection (and the request or round trip gets its reply)."""
@@ -52,7 +51,7 @@ class NatsIntegration(NetworkIntegration):
     password_env: EnvName | None = None
     token_env: EnvName | None = None  # token authentication instead of user and password
     request: NatsRequest | None = None
-    round_trip: Annotated[NatsRoundTrip | None, BeforeValidator(_round_trip)] = None
+    round_trip: Annotated[NatsRoundTrip | None, BeforeValidator(true_means_defaults)] = None
     tls: OptionalTls = None
 
     NOT_FROM_DEFAULTS: ClassVar[tuple[str, ...]] = CLIENT_TLS_NOT_FROM_DEFAULTS
@@ -95,8 +94,8 @@ async def probe(integration: NatsIntegration, context: ProbeContext) -> Answer:
     import nats
     import nats.errors
 
-    password = secret(integration.password_env) if integration.password_env else None
-    token = secret(integration.token_env) if integration.token_env else None
+    password = optional_secret(integration.password_env)
+    token = optional_secret(integration.token_env)
     connecting = True
 
     async def first_failure_ends_the_connect(error: BaseException) -> None:

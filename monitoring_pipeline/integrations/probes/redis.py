@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, StrictStr
 
-from monitoring_pipeline.integrations.auth import EnvName, secret
+from monitoring_pipeline.integrations.auth import EnvName
 from monitoring_pipeline.integrations.probes.common import (
     CLIENT_TLS_NOT_FROM_DEFAULTS,
     Answer,
@@ -17,6 +17,7 @@ from monitoring_pipeline.integrations.probes.common import (
     ProbeContext,
     ProbeFailure,
     describe,
+    optional_secret,
     plain,
     redact,
 )
@@ -45,7 +46,7 @@ async def probe(integration: RedisIntegration, context: ProbeContext) -> Answer:
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
-    password = secret(integration.password_env) if integration.password_env else None
+    password = optional_secret(integration.password_env)
     tls = integration.tls
     client = redis.asyncio.Redis(
         host=integration.host, port=integration.port, db=integration.db, username=integration.username,
