@@ -11,7 +11,7 @@ from monitoring_pipeline.defs.integrations.specs import GROUP, OWNERS, SLA_CHECK
 from monitoring_pipeline.defs.shared.metadata import markdown_table
 from monitoring_pipeline.defs.shared.partitions import partition_days
 from monitoring_pipeline.defs.shared.resources import ProjectDatabaseResource
-from monitoring_pipeline.integrations.config import IntegrationsFile
+from monitoring_pipeline.integrations.config import IntegrationConfig, IntegrationsFile
 from monitoring_pipeline.integrations.daily import (
     DayHealth,
     IntegrationTarget,
@@ -43,8 +43,7 @@ def integration_specs(config: IntegrationsFile) -> list[dg.AssetSpec]:
             group_name=GROUP,
             owners=OWNERS,
             kinds={integration.KIND},
-            description=integration.description or f"{integration.category} {integration.type} probe of "
-            f"{integration.target}",
+            description=integration.description or _describe(integration),
             tags={"category": integration.category, "type": integration.type,
                   **({"group": integration.group} if integration.group else {})},
             metadata={
@@ -59,6 +58,12 @@ def integration_specs(config: IntegrationsFile) -> list[dg.AssetSpec]:
         )
         for integration in config.integrations
     ]
+
+
+def _describe(integration: IntegrationConfig) -> str:
+    if integration.type == "http":
+        return f"{integration.category} API probed at {integration.target}"
+    return f"{integration.category} {integration.type} integration: {integration.target}"
 
 
 def targets(config: IntegrationsFile) -> list[IntegrationTarget]:
