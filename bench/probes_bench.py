@@ -3,10 +3,14 @@
 1. One pass over 1,000 endpoints answering in 100-300 ms, through the runner the sensor uses: wall time, CPU
    time of this process, peak RSS; then the same pass with the database writes a sensor tick does (SQLite).
 2. The same endpoints probed sequentially (concurrency 1), measured on a sample and extrapolated, as a ratio.
+2b. A mixed pass of 1,000 probes: HTTP (the sandbox), TCP (the sandbox's port), Redis (PING) and PostgreSQL (log in,
+   SELECT 1) on the machine's own servers (127.0.0.1:6379 and :5432), printed beside the HTTP-only pass. PostgreSQL
+   probes are kept under the server's max_connections (100 by default), since each one is a connection.
 3. Sustained: 5,000 endpoints at a 30 s interval, the sensor's pass every 15 s (probes, states, breakers,
    routing and SQLite writes) for two intervals: CPU seconds per 30 s, as a fraction of one core.
 
 Run: .venv/bin/python bench/probes_bench.py [--endpoints 1000] [--sustained 5000] [--sequential-sample 40]
+     [--mix http=400,tcp=300,redis=240,postgresql=60]
 """
 
 from __future__ import annotations
@@ -28,6 +32,27 @@ from monitoring_pipeline.integrations.runner import ProbeRunner
 from monitoring_pipeline.storage.database import create_db_engine, migrate
 
 LATENCY_MS = [100, 300]
+DEFAULT_MIX = "http=400,tcp=300,redis=240,postgresql=60"
+
+
+def mixed_file(directory: Path, url: str, mix: dict[str, int]) -> IntegrationsFile:
+    """``mix`` probes of each type: HTTP endpoints of the sandbox, TCP connects to its port, Redis and PostgreSQL
+    on the machine's own servers."""
+    port = int(url.rsplit(":", 1)[1])
+    targets = {
+        "http": lambda n: {"url": f"{url}/ep-{n:04d}", "conditions": [{"status": 200}]},
+        "tcp": lambda n: {"type": "tcp", "host": "127.0.0.1", "port": port},
+        "redis": lambda n: {"type": "redis", "host": "127.0.0.1", "port": 6379},
+        "postgresql": lambda n: {"type": "postgresql", "host": "127.0.0.1", "port": 5432, "user": "postgres"},
+    }
+    path = directory / "mixed.yaml"
+    path.write_text(yaml.safe_dump({
+        "probing": {"concurrency": 1000, "tick_budget": "45s"},
+        "defaults": {"category": "bench", "interval": "30s", "timeout": "5s", "retries": {"attempts": 1}},
+        "integrations": [{"name": f"{kind}_{n:04d}", **targets[kind](n)}
+                         for kind, count in mix.items() for n in range(count)],
+    }))
+    return load_integrations(path)
 
 
 def integrations_file(directory: Path, url: str, prefix: str, count: int, interval: str = "30s") -> IntegrationsFile:
@@ -60,7 +85,9 @@ def main() -> None:
     parser.add_argument("--sustained", type=int, default=5000)
     parser.add_argument("--sequential-sample", type=int, default=40)
     parser.add_argument("--sustain-seconds", type=float, default=60.0)
+    parser.add_argument("--mix", default=DEFAULT_MIX, help="probes per type of the mixed pass (type=count,...)")
     args = parser.parse_args()
+    mix = {kind: int(count) for kind, count in (part.split("=") for part in args.mix.split(","))}
 
     # Other processes on the machine inflate wall times: the load average is printed with the figures.
     load_before = ", ".join(f"{value:.2f}" for value in os.getloadavg())
@@ -95,6 +122,24 @@ def main() -> None:
         goal = "met" if pass_wall < 2 else "MISSED"
         print(f"goal: one pass of {args.endpoints} under 2 s on this machine: {goal} ({pass_wall:.2f} s)")
 
+        mixed = list(mixed_file(directory, url, mix).integrations)
+        shown = ", ".join(f"{count} {kind}" for kind, count in mix.items())
+        measure("mixed warm-up pass (client imports)", lambda: runner.run(mixed, 60))
+        mixed_wall, mixed_cpu, mixed_results = measure(f"mixed pass of {len(mixed)} ({shown})",
+                                                       lambda: runner.run(mixed, 60))
+        failed = [r for r in mixed_results if not r.ok]  # type: ignore[attr-defined]
+        by_type: dict[str, list[float]] = {}
+        for result in mixed_results:  # type: ignore[attr-defined]
+            if result.latency_ms is not None:
+                by_type.setdefault(result.integration.rsplit("_", 1)[0], []).append(result.latency_ms)
+        medians = ", ".join(f"{kind} {sorted(values)[len(values) // 2]:.0f} ms" for kind, values in by_type.items())
+        print(f"{'':<48} {len(mixed_results) - len(failed)}/{len(mixed_results)} ok; median latency: {medians}")
+        if failed:
+            print(f"{'':<48} first failure: {failed[0].integration}: {failed[0].error_class} {failed[0].error}")
+        goal = "met" if mixed_wall < 2 and not failed else "MISSED"
+        print(f"HTTP-only pass {pass_wall:.2f} s  |  mixed pass {mixed_wall:.2f} s wall / {mixed_cpu:.2f} s CPU")
+        print(f"goal: a mixed pass of {len(mixed)} under 2 s on this machine: {goal} ({mixed_wall:.2f} s)")
+
         if args.sustained:
             admin.bulk("sus", args.sustained, latency_ms=LATENCY_MS)
             config = integrations_file(directory, url, "sus", args.sustained)
@@ -115,7 +160,8 @@ def main() -> None:
                   f"{per_interval:.2f} s CPU per 30 s = {per_interval / 30:.0%} of one core")
             goal = "met" if per_interval / 30 < 0.25 else "MISSED"
             print(f"goal: under a quarter of one core: {goal}")
-        print(f"\nfigures: pass {pass_wall:.2f} s wall / {pass_cpu:.2f} s CPU, with DB {db_wall:.2f} s / "
+        print(f"\nfigures: pass {pass_wall:.2f} s wall / {pass_cpu:.2f} s CPU, mixed pass {mixed_wall:.2f} s wall / "
+              f"{mixed_cpu:.2f} s CPU, with DB {db_wall:.2f} s / "
               f"{db_cpu:.2f} s, peak RSS {rss:.0f} MiB, sequential {estimate:.0f} s ({estimate / pass_wall:.0f}x); "
               f"load average before: {load_before}")
 

@@ -21,6 +21,7 @@ from monitoring_pipeline.fakes.dnb_emulator import EmulatorServer
 from monitoring_pipeline.fakes.dnb_emulator.demo import seed_demo
 from monitoring_pipeline.fakes.inbox import LocalInbox
 from monitoring_pipeline.fakes.sandbox import SandboxConfig, SandboxServer
+from monitoring_pipeline.integrations.heartbeat import DEMO_PUSH_TOKEN_ENV, new_token, start_demo_heartbeat
 from monitoring_pipeline.settings import PROJECT_ROOT
 
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
@@ -118,6 +119,8 @@ def demo_services_environment(emulator_url: str, client_id: str, client_secret: 
     api_key = next((e.auth_token for e in scenario.endpoints if e.name == "clearbit" and e.auth_token), None)
     if api_key is not None:
         env[DEMO_API_KEY_ENV] = os.environ.get(DEMO_API_KEY_ENV) or api_key.get_secret_value()
+    # The push heartbeat's token (nightly_export): the demo's heartbeat job pings the ops service with it.
+    env[DEMO_PUSH_TOKEN_ENV] = os.environ.get(DEMO_PUSH_TOKEN_ENV) or new_token()
     return env
 
 
@@ -141,6 +144,8 @@ def demo_secrets(settings: dict[str, str], client_secret: str) -> dict[str, bool
         secrets[SANDBOX_OAUTH_SECRET_ENV] = not os.environ.get(SANDBOX_OAUTH_SECRET_ENV)
     if DEMO_API_KEY_ENV in settings:
         secrets[DEMO_API_KEY_ENV] = not os.environ.get(DEMO_API_KEY_ENV)
+    if DEMO_PUSH_TOKEN_ENV in settings:  # made up by the demo unless the environment gives one
+        secrets[DEMO_PUSH_TOKEN_ENV] = not os.environ.get(DEMO_PUSH_TOKEN_ENV)
     return secrets
 
 
@@ -160,6 +165,8 @@ def _run_dagster_dev(settings: dict[str, str], home: Path, port: int, ops_port: 
     ops = subprocess.Popen([sys.executable, "-m", "monitoring_pipeline.cli", "serve", "--port", str(ops_port)],
                            env=env)
     click.echo(f"Ops service (status page, /metrics, /api/v1) on http://127.0.0.1:{ops_port}")
+    # The demo's "nightly export" job: pings its push heartbeat (and now and then misses or fails).
+    heartbeat = start_demo_heartbeat(f"http://127.0.0.1:{ops_port}", settings[DEMO_PUSH_TOKEN_ENV])
     # Run from DAGSTER_HOME so Dagster uses the dagster.yaml copied there (and warns about no other).
     process = subprocess.Popen(command, env=env, cwd=home)
     narrator = RunNarrator(home, ui_url, since=started)
@@ -180,6 +187,7 @@ def _run_dagster_dev(settings: dict[str, str], home: Path, port: int, ops_port: 
                 child.kill()
     finally:
         narrator.stop()
+        heartbeat.stop()
         if ops.poll() is None:
             ops.terminate()
 

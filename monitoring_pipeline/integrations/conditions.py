@@ -8,9 +8,12 @@ Subjects and their YAML forms (see docs/integrations.md):
 - ``json: $.status.indicator`` (a JSONPath, jsonpath-ng's extended syntax) with operators
 - ``header: Content-Type`` with operators
 - ``body: {regex: "Operational"}`` (the raw body text) with operators
+- ``field: role`` (a value other probe types report: Redis INFO fields, DNS answers, a certificate's issuer...;
+  ``a.b`` reads a nested value) with operators
 
 Operators: ``equals``, ``not_equals``, ``in``, ``exists``, ``regex``, ``length`` (a number or ``{min, max}``),
-``lt``, ``le``, ``gt``, ``ge`` (numeric). A JSONPath matching several values compares their list.
+``contains`` (a list holds the value, or each of a list of values; a string holds the text), ``lt``, ``le``,
+``gt``, ``ge`` (numeric). A JSONPath matching several values compares their list.
 """
 
 from __future__ import annotations
@@ -27,12 +30,13 @@ from jsonpath_ng.ext import parse as parse_jsonpath
 
 from monitoring_pipeline.integrations.durations import format_duration, parse_duration
 
-SUBJECTS = ("status", "response_time", "tls_days_left", "json", "header", "body")
-OPERATORS = ("equals", "not_equals", "in", "exists", "regex", "length", "lt", "le", "gt", "ge")
+SUBJECTS = ("status", "response_time", "tls_days_left", "json", "header", "body", "field")
+OPERATORS = ("equals", "not_equals", "in", "exists", "regex", "length", "contains", "lt", "le", "gt", "ge")
 _OPERATORS_BY_SUBJECT = {
     "json": OPERATORS,
     "header": OPERATORS,
-    "body": ("equals", "not_equals", "regex", "length"),
+    "body": ("equals", "not_equals", "regex", "length", "contains"),
+    "field": OPERATORS,
 }
 _NUMERIC = {"lt": (lambda a, b: a < b, "<"), "le": (lambda a, b: a <= b, "<="),
             "gt": (lambda a, b: a > b, ">"), "ge": (lambda a, b: a >= b, ">=")}
@@ -47,6 +51,7 @@ ERROR_CLASS_BY_SUBJECT = {
     "json": "condition",
     "header": "condition",
     "body": "condition",
+    "field": "condition",
 }
 
 
@@ -69,6 +74,7 @@ class Observation:
     headers: Mapping[str, str] = field(default_factory=dict)  # case-insensitive (httpx.Headers) in practice
     body: bytes = b""
     tls_days_left: float | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)  # what a non-HTTP probe reports, by name
 
     @functools.cached_property
     def text(self) -> str:
@@ -129,6 +135,8 @@ class Condition:
             return _MISSING if value is None else value
         if self.subject == "body":
             return observation.text
+        if self.subject == "field":
+            return _field_value(observation.fields, self.argument or "")
         document = observation.document
         if document is _MISSING:
             return _NOT_JSON
@@ -139,11 +147,6 @@ class Condition:
 
 
 _NOT_JSON = object()
-
-
-def default_conditions() -> tuple[Condition, ...]:
-    """Without any condition, a probe passes on a 2xx answer."""
-    return (compile_condition({"status": "2xx"}),)
 
 
 def compile_condition(raw: Any) -> Condition:
@@ -167,7 +170,7 @@ def compile_condition(raw: Any) -> Condition:
         condition = _bounded(subject, value, spec, "max", "le", parse_duration_ms, _format_ms)
     elif subject == "tls_days_left":
         condition = _bounded(subject, value, spec, "min", "ge", _number("tls_days_left"), lambda v: f"{v:g}")
-    elif subject in ("json", "header"):
+    elif subject in ("json", "header", "field"):
         condition = _with_operators(subject, value, spec)
     else:
         if not isinstance(value, Mapping):
@@ -249,6 +252,9 @@ def _with_operators(subject: str, argument: Any, spec: Mapping[str, Any]) -> Con
         not isinstance(argument, str) or not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", argument)
     ):
         raise ConditionSpecError("header", "an HTTP header name such as Content-Type", _kind(argument))
+    elif subject == "field" and (not isinstance(argument, str) or not re.fullmatch(_FIELD_NAME, argument)):
+        raise ConditionSpecError("field", "the name of a value the probe reports, such as role or db0.keys",
+                                 _kind(argument))
     allowed = _OPERATORS_BY_SUBJECT[subject]
     unknown = [key for key in spec if key not in allowed]
     if unknown:
@@ -266,6 +272,11 @@ def _operand(operator: str, value: Any) -> Any:
         if not isinstance(value, list) or not value:
             raise ConditionSpecError("in", "a non-empty list of values", _kind(value))
         return tuple(value)
+    if operator == "contains":
+        values = value if isinstance(value, list) else [value]
+        if not values or any(isinstance(v, Mapping | list) for v in values):
+            raise ConditionSpecError("contains", "a value, or a non-empty list of values", _kind(value))
+        return tuple(values)
     if operator == "exists":
         if not isinstance(value, bool):
             raise ConditionSpecError("exists", "true or false", _kind(value))
@@ -301,6 +312,8 @@ def _describe_operator(operator: str, value: Any) -> str:
         return "exists" if value else "is absent"
     if operator == "regex":
         return f"~ /{value.pattern}/"
+    if operator == "contains":
+        return "contains " + (repr(value[0]) if len(value) == 1 else repr(list(value)))
     if operator == "length":
         low, high = value
         return f"length == {low}" if low == high else f"length in [{low:g}, {high:g}]"
@@ -325,6 +338,12 @@ def _apply(operator: str, expected: Any, actual: Any) -> bool:
         return any(_same(actual, candidate) for candidate in expected)
     if operator == "regex":
         return expected.search(actual if isinstance(actual, str) else json.dumps(actual)) is not None
+    if operator == "contains":
+        if isinstance(actual, str):
+            return all(str(wanted) in actual for wanted in expected)
+        if isinstance(actual, list):
+            return all(any(_same(item, wanted) for item in actual) for wanted in expected)
+        return False
     if operator == "length":
         if not isinstance(actual, str | list | dict):
             return False
@@ -363,6 +382,22 @@ def _show(value: Any) -> str | None:
     if isinstance(value, float):
         text = f"{value:.1f}"
     return text if len(text) <= _ACTUAL_MAX_CHARS else text[: _ACTUAL_MAX_CHARS - 1] + "…"
+
+
+_FIELD_NAME = r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*"
+
+
+def _field_value(fields: Mapping[str, Any], name: str) -> Any:
+    """The reported value ``name``; ``a.b`` reads key ``b`` of the mapping ``a`` (a name with a dot is looked up
+    whole first: Redis reports some)."""
+    if name in fields:
+        return fields[name]
+    value: Any = fields
+    for part in name.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
 
 
 @functools.lru_cache(maxsize=1024)

@@ -8,6 +8,7 @@ only the names of the environment variables holding them (``token_env``, ``passw
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -55,11 +56,10 @@ from monitoring_pipeline.integrations.conditions import (
     Condition,
     ConditionSpecError,
     compile_condition,
-    default_conditions,
 )
 from monitoring_pipeline.integrations.durations import DURATION_EXPECTED, parse_duration
 from monitoring_pipeline.integrations.maintenance import WEEKDAYS, MaintenanceWindow, valid_cron
-from monitoring_pipeline.integrations.urls import HttpUrl
+from monitoring_pipeline.integrations.urls import HttpUrl, public_url
 from monitoring_pipeline.retry import Backoff
 from monitoring_pipeline.settings import ENV_INTEGRATIONS_CONFIG
 
@@ -151,23 +151,25 @@ class Failover(_Model):
     weight: float = Field(default=1.0, gt=0)
 
 
+def _loadable_ca_file(value: Path | None) -> Path | None:
+    if value is None:
+        return value
+    form = "a readable PEM file of CA certificates"
+    if not value.expanduser().is_file():
+        raise expected(form, f"{str(value)!r}, " + ("not a file" if value.exists() else "which does not exist"))
+    try:
+        ssl.create_default_context(cafile=str(value.expanduser()))
+    except (OSError, ssl.SSLError, ValueError) as error:
+        raise expected(form, f"{str(value)!r}, which cannot be loaded ({type(error).__name__})") from None
+    return value.expanduser()
+
+
+TlsCaFile = Annotated[Path | None, AfterValidator(_loadable_ca_file)]
+
+
 class Tls(_Model):
     verify: StrictBool = True
-    ca_file: Path | None = None
-
-    @field_validator("ca_file")
-    @classmethod
-    def _loadable(cls, value: Path | None) -> Path | None:
-        if value is None:
-            return value
-        form = "a readable PEM file of CA certificates"
-        if not value.expanduser().is_file():
-            raise expected(form, f"{str(value)!r}, " + ("not a file" if value.exists() else "which does not exist"))
-        try:
-            ssl.create_default_context(cafile=str(value.expanduser()))
-        except (OSError, ssl.SSLError, ValueError) as error:
-            raise expected(form, f"{str(value)!r}, which cannot be loaded ({type(error).__name__})") from None
-        return value.expanduser()
+    ca_file: TlsCaFile = None
 
 
 class MaintenanceConfig(_Model):
@@ -232,18 +234,18 @@ class StatusPageLink(_Model):
 
 
 class IntegrationConfig(_Model):
-    """One probed integration."""
+    """One integration: what every probe type shares (identity, schedule, conditions, states, SLA, failover).
+
+    Each ``type`` is a subclass with its own fields (``HttpIntegration`` below, the others in ``probes/``); the
+    class variables say what its conditions may test.
+    """
 
     name: Name
     category: Name
     group: Name | None = None  # a grouping for people (team, product area); shown in the UI
     description: StrictStr = ""
     enabled: StrictBool = True
-    url: HttpUrl
-    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
-    headers: dict[str, StrictStr] = Field(default_factory=dict)
-    body: StrictStr | dict[str, Any] | list[Any] | None = None
-    auth: AuthConfig | None = None
+    type: str = "http"
     timeout: Duration = Field(default=10.0, gt=0)
     interval: Duration = Field(default=60.0, ge=5)
     retries: Retries = Retries()
@@ -256,11 +258,100 @@ class IntegrationConfig(_Model):
     maintenance: tuple[MaintenanceConfig, ...] = ()
     depends_on: tuple[Name, ...] = ()
     failover: Failover | None = None
-    tls: Tls = Tls()
-    follow_redirects: StrictBool = False
-    status_page: StatusPageLink | None = None
+    status_page: StatusPageLink | None = None  # the provider's status page, received by the ops service
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    # Condition subjects this type can test, the values it reports for `field:` conditions (None: any name,
+    # e.g. Redis INFO), the conditions used when none are configured, and the Dagster kind of its asset.
+    CONDITION_SUBJECTS: ClassVar[tuple[str, ...]] = ("field", "response_time")
+    FIELDS: ClassVar[tuple[str, ...] | None] = ()
+    DEFAULT_CONDITIONS: ClassVar[tuple[dict[str, Any], ...]] = ()
+    KIND: ClassVar[str] = "service"
+    # Common fields that mean nothing for this type: refused when written, not taken from `defaults`.
+    NOT_APPLICABLE: ClassVar[tuple[str, ...]] = ()
+    # Fields `defaults` does not set for this type: its `tls` switches TLS on, where HTTP's only tunes it.
+    NOT_FROM_DEFAULTS: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("conditions", mode="before")
+    @classmethod
+    def _compile_conditions(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise expected("a list of conditions", describe_value(value))
+        compiled = []
+        for index, raw in enumerate(value):
+            try:
+                condition = compile_condition(raw)
+            except ConditionSpecError as error:
+                field = f"[{index}]" + (f".{error.field}" if error.field else "")
+                raise expected(error.expected, error.got, field=field) from None
+            if condition.subject not in cls.CONDITION_SUBJECTS:
+                raise expected(f"a condition a {cls.model_fields['type'].default} probe can test: "
+                               + ", ".join(cls.CONDITION_SUBJECTS), condition.subject, field=f"[{index}]")
+            if condition.subject == "field" and cls.FIELDS is not None and not _known_field(condition, cls.FIELDS):
+                guess = closest(condition.argument or "", cls.FIELDS)
+                raise expected("one of the values a " + cls.model_fields["type"].default + " probe reports: "
+                               + ", ".join(cls.FIELDS), repr(condition.argument)
+                               + (f" (did you mean {guess!r}?)" if guess else ""), field=f"[{index}].field")
+            compiled.append(condition)
+        return tuple(compiled)
+
+    @field_validator("depends_on", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _fits(self) -> IntegrationConfig:
+        if self.name in self.depends_on:
+            raise expected("other integrations' names", repr(self.name), field="depends_on")
+        return self
+
+    @property
+    def effective_conditions(self) -> tuple[Condition, ...]:
+        return self.conditions or _compiled_defaults(type(self))
+
+    @property
+    def windows(self) -> tuple[MaintenanceWindow, ...]:
+        return tuple(m.window() for m in self.maintenance)
+
+    @property
+    def target(self) -> str:
+        """What is probed, safe to show (no credentials, no query string)."""
+        return self.type
+
+    def worst_case_seconds(self) -> float:
+        """Longest a probe can take: every attempt timing out plus the backoff between them."""
+        attempts = self.retries.attempts + 1
+        return attempts * self.timeout + sum(self.retries.delay(n) for n in range(1, attempts))
+
+
+def _known_field(condition: Condition, fields: tuple[str, ...]) -> bool:
+    name = condition.argument or ""
+    return name in fields or name.split(".")[0] in fields
+
+
+@functools.cache
+def _compiled_defaults(model: type[IntegrationConfig]) -> tuple[Condition, ...]:
+    return tuple(compile_condition(raw) for raw in model.DEFAULT_CONDITIONS)
+
+
+class HttpIntegration(IntegrationConfig):
+    """An HTTP(S) endpoint: a request, then conditions on status, headers, body, latency and certificate."""
+
+    type: Literal["http"] = "http"
+    url: HttpUrl
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    headers: dict[str, StrictStr] = Field(default_factory=dict)
+    body: StrictStr | dict[str, Any] | list[Any] | None = None
+    auth: AuthConfig | None = None
+    tls: Tls = Tls()
+    follow_redirects: StrictBool = False
+
+    CONDITION_SUBJECTS: ClassVar[tuple[str, ...]] = ("status", "response_time", "tls_days_left", "json", "header",
+                                                     "body")
+    DEFAULT_CONDITIONS: ClassVar[tuple[dict[str, Any], ...]] = ({"status": "2xx"},)
+    KIND: ClassVar[str] = "api"
 
     @field_validator("method", mode="before")
     @classmethod
@@ -291,43 +382,9 @@ class IntegrationConfig(_Model):
                                f"a value JSON cannot hold ({error})") from None
         return value
 
-    @field_validator("conditions", mode="before")
-    @classmethod
-    def _compile_conditions(cls, value: Any) -> Any:
-        if not isinstance(value, list | tuple):
-            raise expected("a list of conditions", describe_value(value))
-        compiled = []
-        for index, raw in enumerate(value):
-            try:
-                compiled.append(compile_condition(raw))
-            except ConditionSpecError as error:
-                field = f"[{index}]" + (f".{error.field}" if error.field else "")
-                raise expected(error.expected, error.got, field=field) from None
-        return tuple(compiled)
-
-    @field_validator("depends_on", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _fits(self) -> IntegrationConfig:
-        if self.name in self.depends_on:
-            raise expected("other integrations' names", repr(self.name), field="depends_on")
-        return self
-
     @property
-    def effective_conditions(self) -> tuple[Condition, ...]:
-        return self.conditions or default_conditions()
-
-    @property
-    def windows(self) -> tuple[MaintenanceWindow, ...]:
-        return tuple(m.window() for m in self.maintenance)
-
-    def worst_case_seconds(self) -> float:
-        """Longest a probe can take: every attempt timing out plus the backoff between them."""
-        attempts = self.retries.attempts + 1
-        return attempts * self.timeout + sum(self.retries.delay(n) for n in range(1, attempts))
+    def target(self) -> str:
+        return public_url(self.url)
 
 
 @dataclass(frozen=True)
@@ -370,7 +427,6 @@ class IntegrationsFile:
         return ordered
 
 
-_INTEGRATION_KEYS = tuple(IntegrationConfig.model_fields)
 _TOP_LEVEL_KEYS = ("probing", "defaults", "integrations", "call_costs")
 
 
@@ -404,7 +460,8 @@ def load_integrations(path: Path, environ: Mapping[str, str] | None = None) -> I
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, Mapping):
         raise IntegrationConfigError(path, "defaults", "a mapping of integration fields", describe_value(defaults))
-    _refuse_unknown(path, "defaults", defaults)
+    types = integration_types()
+    _refuse_unknown(path, "defaults", defaults, _keys_of(*types.values()))
     raw_integrations = data.get("integrations") or []
     if not isinstance(raw_integrations, list):
         raise IntegrationConfigError(path, "integrations", "a list of integrations", describe_value(raw_integrations))
@@ -417,8 +474,9 @@ def load_integrations(path: Path, environ: Mapping[str, str] | None = None) -> I
                                          describe_value(raw))
         if isinstance(raw.get("name"), str):
             label += f" ({raw['name']})"
-        _refuse_unknown(path, label, raw)
-        integration = _validated(path, label, IntegrationConfig, _merge(defaults, raw))
+        model = _integration_type(path, label, types, raw.get("type", defaults.get("type", "http")))
+        _refuse_unknown(path, label, raw, _keys_of(model))
+        integration = _validated(path, label, model, _merge(_applicable(defaults, model), raw))
         if integration.name in seen:
             expected = f"a name used once (also integrations[{seen[integration.name]}])"
             raise IntegrationConfigError(path, f"{label}.name", expected, repr(integration.name))
@@ -493,13 +551,43 @@ def _validated(path: Path, label: str, model: type[BaseModel], raw: Mapping[str,
 _UNION_TAG = re.compile(r"(?<=\.auth)\.(?:" + "|".join(AUTH_TYPES) + r")(?=\.|$)")
 
 
-def _refuse_unknown(path: Path, label: str, raw: Mapping[str, Any]) -> None:
+def integration_types() -> dict[str, type[IntegrationConfig]]:
+    """Every probe type by its ``type:`` name."""
+    # Imported here: the probe types' models build on this module.
+    from monitoring_pipeline.integrations.probes import INTEGRATION_TYPES
+
+    return INTEGRATION_TYPES
+
+
+def _integration_type(path: Path, label: str, types: Mapping[str, type[IntegrationConfig]],
+                      name: Any) -> type[IntegrationConfig]:
+    if name not in types:
+        raise IntegrationConfigError(path, f"{label}.type", "one of " + ", ".join(types), describe_value(name))
+    return types[name]
+
+
+def _keys_of(*models: type[IntegrationConfig]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(key for model in models for key in model.model_fields
+                               if key not in model.NOT_APPLICABLE))
+
+
+def _applicable(defaults: Mapping[str, Any], model: type[IntegrationConfig]) -> dict[str, Any]:
+    """The defaults a type has fields for: a ``timeout`` default leaves a push integration alone, a ``tls`` default
+    (HTTP's settings) leaves a database's plain-text connection alone."""
+    keys = [key for key in _keys_of(model) if key not in model.NOT_FROM_DEFAULTS]
+    return {str(key): value for key, value in defaults.items() if str(key) in keys}
+
+
+def _refuse_unknown(path: Path, label: str, raw: Mapping[str, Any], known: tuple[str, ...]) -> None:
     for key in raw:
         key = str(key)
-        if key not in _INTEGRATION_KEYS:
-            guess = closest(key, _INTEGRATION_KEYS)
+        env_field = env_field_for(key, known)
+        if env_field is not None:
+            raise IntegrationConfigError(path, f"{label}.{key}", *inline_secret(env_field))
+        if key not in known:
+            guess = closest(key, known)
             raise IntegrationConfigError(path, f"{label}.{key}", "a known integration key (" + ", ".join(
-                _INTEGRATION_KEYS) + ")", "unknown key" + (f" (did you mean {guess!r}?)" if guess else ""))
+                known) + ")", "unknown key" + (f" (did you mean {guess!r}?)" if guess else ""))
     auth = raw.get("auth")
     if isinstance(auth, Mapping):
         fields = AUTH_FIELDS.get(auth.get("type"), [field for fields in AUTH_FIELDS.values() for field in fields])

@@ -13,9 +13,10 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from monitoring_pipeline.circuit_breaker import BreakerState
-from monitoring_pipeline.integrations import store
+from monitoring_pipeline.integrations import push, store
 from monitoring_pipeline.integrations.config import IntegrationConfig, IntegrationsFile
 from monitoring_pipeline.integrations.failover import FailoverEvent, Member, RoutingDecision, decide, switch_event
+from monitoring_pipeline.integrations.probes.push import PushIntegration
 from monitoring_pipeline.integrations.reporting import WindowFigures, report_due, window_figures
 from monitoring_pipeline.integrations.routing import publish_routing
 from monitoring_pipeline.integrations.runner import ProbeResult, ProbeRunner, skipped
@@ -62,7 +63,13 @@ class HealthMonitor:
         to_probe: list[IntegrationConfig] = []
         trial_breakers: dict[str, BreakerState] = {}
         results: dict[str, ProbeResult] = {}
+        # Push integrations are not called: their pings are judged (no breaker: there is no call to spare).
+        pushed = [i for i in due if isinstance(i, PushIntegration)]
+        if pushed:
+            results.update(push.evaluate(self.engine, pushed, now))
         for integration in due:
+            if isinstance(integration, PushIntegration):
+                continue
             breaker = statuses.get(integration.name, IntegrationStatus()).breaker
             policy = integration.breaker.policy()
             allowed, tried = breaker.try_call(policy, now.timestamp())

@@ -25,9 +25,10 @@ from typing import Any
 
 import httpx
 
+from monitoring_pipeline.integrations import probes
 from monitoring_pipeline.integrations.auth import AuthError, OAuth2ClientCredentials, TokenCache, auth_headers
 from monitoring_pipeline.integrations.conditions import ConditionResult, Observation
-from monitoring_pipeline.integrations.config import IntegrationConfig
+from monitoring_pipeline.integrations.config import HttpIntegration, IntegrationConfig
 
 UP = "up"
 DEGRADED = "degraded"
@@ -35,7 +36,7 @@ FAILED = "failed"
 SKIPPED = "skipped"  # not called: its circuit breaker is open
 OUTCOMES = (UP, DEGRADED, FAILED, SKIPPED)
 ERROR_CLASSES = ("timeout", "connect", "tls", "protocol", "http_status", "latency", "condition", "body", "auth",
-                 "circuit_open", "internal")
+                 "server", "missed", "job_failed", "circuit_open", "internal")
 _ERROR_MAX_CHARS = 300
 _CONNECTIONS_PER_CLIENT = 1  # measured best: 1, 2, 4, 8, 16 connections per client cost 1.3-2.3 ms CPU per probe
 _USER_AGENT = "monitoring-pipeline-probe/0.1"
@@ -88,6 +89,7 @@ class ProbeRunner:
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     sleep: Callable[[float], Any] = asyncio.sleep
     _ssl_contexts: dict[tuple[bool, str | None], ssl.SSLContext] = field(default_factory=dict, repr=False)
+    _probe_context: probes.ProbeContext | None = field(default=None, repr=False)  # non-HTTP probes' SSL contexts
 
     def run(self, integrations: Sequence[IntegrationConfig], time_budget: float) -> list[ProbeResult]:
         """One pass, from synchronous code (a sensor tick): results of every probe that started in time."""
@@ -101,6 +103,7 @@ class ProbeRunner:
         pool scans every connection of its client on each request, so one client with thousands of connections
         costs quadratic CPU, while shards of a few connections keep it linear (see bench/probes_bench.py).
         """
+        probes.load_clients({integration.type for integration in integrations})
         queue: asyncio.Queue[IntegrationConfig] = asyncio.Queue()
         for integration in integrations:
             queue.put_nowait(integration)
@@ -158,7 +161,7 @@ class ProbeRunner:
                      deadline: float) -> ProbeResult | None:
         if time.monotonic() + integration.worst_case_seconds() > deadline:
             return None
-        client = shard.client(integration)
+        client = shard.client(integration) if isinstance(integration, HttpIntegration) else None
         started_at = self.now()
         attempts = integration.retries.attempts + 1
         attempt = _Attempt()
@@ -184,16 +187,17 @@ class ProbeRunner:
             tls_days_left=attempt.tls_days_left,
         )
 
-    async def _attempt(self, client: httpx.AsyncClient, integration: IntegrationConfig) -> _Attempt:
+    async def _attempt(self, client: httpx.AsyncClient | None, integration: IntegrationConfig) -> _Attempt:
         attempt = _Attempt()
         try:
+            if client is None:
+                return await self._protocol_exchange(integration, attempt)
             return await self._exchange(client, integration, attempt)
         except Exception as error:  # noqa: BLE001 - an unexpected fault fails this attempt, nothing else
             return _failed(attempt, "internal", _internal_error(integration, error))
 
-    async def _exchange(self, client: httpx.AsyncClient, integration: IntegrationConfig,
+    async def _exchange(self, client: httpx.AsyncClient, integration: HttpIntegration,
                         attempt: _Attempt) -> _Attempt:
-        conditions = integration.effective_conditions
         started = time.perf_counter()
         try:
             async with asyncio.timeout(integration.timeout):
@@ -226,18 +230,68 @@ class ProbeRunner:
             return _failed(attempt, "protocol", _message(error))
         observation = Observation(attempt.status_code, attempt.latency_ms, response.headers, body,
                                   attempt.tls_days_left)
-        attempt.conditions = tuple(condition.evaluate(observation) for condition in conditions)
-        failed = next((result for result in attempt.conditions if not result.passed), None)
-        if failed is not None:
-            if not complete and any(c.needs_body for c in conditions):
-                return _failed(attempt, "body", f"body larger than {self.max_body_bytes} bytes")
-            return _failed(attempt, failed.error_class or "condition", f"{failed.name} (actual: {failed.actual})")
-        seconds = attempt.latency_ms / 1000.0
-        if integration.latency.down is not None and seconds > integration.latency.down:
-            return _failed(attempt, "latency", f"{attempt.latency_ms:.0f} ms > latency.down")
-        slow = integration.latency.degraded is not None and seconds > integration.latency.degraded
-        attempt.outcome = DEGRADED if slow else UP
+        return self._judged(attempt, integration, observation, complete)
+
+    def _judged(self, attempt: _Attempt, integration: IntegrationConfig, observation: Observation, complete: bool,
+                judged: tuple[ConditionResult, ...] = ()) -> _Attempt:
+        verdict = judge(integration, observation, judged, complete=complete, body_limit=self.max_body_bytes)
+        attempt.conditions = verdict.conditions
+        if verdict.outcome == FAILED:
+            return _failed(attempt, verdict.error_class or "internal", verdict.error or "")
+        attempt.outcome = verdict.outcome
         return attempt
+
+    async def _protocol_exchange(self, integration: IntegrationConfig, attempt: _Attempt) -> _Attempt:
+        """One attempt of a non-HTTP probe (``probes/<type>.py``), bounded by the integration's timeout."""
+        if self._probe_context is None:
+            self._probe_context = probes.ProbeContext(self.now)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(integration.timeout):
+                answer = await probes.probe(integration, self._probe_context)
+            attempt.latency_ms = (time.perf_counter() - started) * 1000.0
+        except TimeoutError:
+            return _failed(attempt, "timeout", f"no complete answer within {integration.timeout:g}s")
+        except probes.ProbeFailure as failure:
+            return _failed(attempt, failure.error_class, failure.message)
+        except AuthError as error:
+            return _failed(attempt, "auth", str(error))
+        except Exception as error:  # noqa: BLE001 - refused, reset, TLS: named below; the rest is internal
+            named = probes.failure_class(error)
+            if named is None:
+                raise
+            return _failed(attempt, *named)
+        attempt.tls_days_left = answer.tls_days_left
+        observation = Observation(None, attempt.latency_ms, tls_days_left=answer.tls_days_left, fields=answer.fields)
+        return self._judged(attempt, integration, observation, True, answer.conditions)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str
+    conditions: tuple[ConditionResult, ...]
+    error_class: str | None = None
+    error: str | None = None
+
+
+def judge(integration: IntegrationConfig, observation: Observation, judged: tuple[ConditionResult, ...] = (), *,
+          complete: bool = True, body_limit: int = 0) -> Verdict:
+    """The outcome of what a probe observed: its conditions (``judged``: those the probe evaluated itself), then
+    ``latency.down`` and ``latency.degraded``. The same for every probe type."""
+    conditions = integration.effective_conditions
+    results = judged + tuple(condition.evaluate(observation) for condition in conditions)
+    failed = next((result for result in results if not result.passed), None)
+    if failed is not None:
+        if not complete and any(c.needs_body for c in conditions):
+            return Verdict(FAILED, results, "body", f"body larger than {body_limit} bytes")
+        return Verdict(FAILED, results, failed.error_class or "condition", f"{failed.name} (actual: {failed.actual})")
+    if observation.latency_ms is None:
+        return Verdict(UP, results)
+    seconds = observation.latency_ms / 1000.0
+    if integration.latency.down is not None and seconds > integration.latency.down:
+        return Verdict(FAILED, results, "latency", f"{observation.latency_ms:.0f} ms > latency.down")
+    slow = integration.latency.degraded is not None and seconds > integration.latency.degraded
+    return Verdict(DEGRADED if slow else UP, results)
 
 
 class _ProbeSetupError(Exception):

@@ -547,3 +547,23 @@ alert_pushed_alerts = Table(
     Column("pushed_at", UtcDateTime(), nullable=False),
     Index("ix_alert_pushed_alerts_refresh", "refresh_at"),
 )
+
+# -- push heartbeats (migration 0010) -----------------------------------------------------------------------
+
+# Every ping a push integration sent to the ops service (/ping/<token>[/start|/fail|/<exit status>]); the probe
+# pass judges them, and they are pruned with raw probe results (probing.raw_retention).
+integration_pings = Table(
+    "integration_pings",
+    metadata,
+    Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    Column("integration", String(64), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("kind", String(8), nullable=False),  # start | success | fail
+    Column("exit_status", Integer),  # from /ping/<token>/<exit status>
+    Column("duration_ms", Float),  # since the run's start ping, when one came within the grace
+    Column("message", Text),  # what the job sent in the body (first 1,000 characters)
+    Column("remote_address", String(64)),
+    Column("user_agent", String(200)),
+    Index("ix_integration_pings_integration", "integration", "received_at"),
+    Index("ix_integration_pings_received_at", "received_at"),
+)

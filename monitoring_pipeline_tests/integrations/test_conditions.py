@@ -118,7 +118,7 @@ def test_error_classes_tell_what_kind_of_failure_it_was():
         ({"status": 99}, "status", "a status code"),
         ({"json": "$.[[", "equals": 1}, "json", "a JSONPath"),
         ({"json": "$.a"}, None, "at least one operator"),
-        ({"json": "$.a", "contains": "x"}, "contains", "an operator for json"),
+        ({"json": "$.a", "includes": "x"}, "includes", "an operator for json"),
         ({"json": "$.a", "regex": "("}, "regex", "a valid regular expression"),
         ({"json": "$.a", "in": []}, "in", "a non-empty list"),
         ({"json": "$.a", "lt": "ten"}, "lt", "a number"),

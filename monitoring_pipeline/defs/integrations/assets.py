@@ -22,7 +22,6 @@ from monitoring_pipeline.integrations.daily import (
 )
 from monitoring_pipeline.integrations.sla import TIMED_STATES
 from monitoring_pipeline.integrations.state import STATE_UNKNOWN
-from monitoring_pipeline.integrations.urls import public_url
 
 # A figure with nothing observed behind it: the UI leaves a gap in its plot (and the value empty) rather than
 # plotting a day without data as a perfect one.
@@ -43,11 +42,13 @@ def integration_specs(config: IntegrationsFile) -> list[dg.AssetSpec]:
             key=integration_key(integration.name),
             group_name=GROUP,
             owners=OWNERS,
-            kinds={"api"},
-            description=integration.description or f"{integration.category} API probed at {_public_url(integration)}",
-            tags={"category": integration.category, **({"group": integration.group} if integration.group else {})},
+            kinds={integration.KIND},
+            description=integration.description or _describe(integration),
+            tags={"category": integration.category, "type": integration.type,
+                  **({"group": integration.group} if integration.group else {})},
             metadata={
-                "url": _public_url(integration),
+                "url": integration.target,
+                "type": integration.type,
                 "category": integration.category,
                 "interval_seconds": integration.interval,
                 "sla_percent": integration.sla,
@@ -59,10 +60,10 @@ def integration_specs(config: IntegrationsFile) -> list[dg.AssetSpec]:
     ]
 
 
-def _public_url(integration: IntegrationConfig) -> str:
-    # User information and the query string may carry credentials: never shown (user information is refused
-    # when the file loads; stripped here all the same).
-    return public_url(integration.url)
+def _describe(integration: IntegrationConfig) -> str:
+    if integration.type == "http":
+        return f"{integration.category} API probed at {integration.target}"
+    return f"{integration.category} {integration.type} integration: {integration.target}"
 
 
 def targets(config: IntegrationsFile) -> list[IntegrationTarget]:

@@ -11,12 +11,13 @@ from monitoring_pipeline.defs.integrations.resources import IntegrationsResource
 from monitoring_pipeline.defs.integrations.specs import GROUP
 from monitoring_pipeline.defs.shared.resources import ProjectDatabaseResource
 from monitoring_pipeline.integrations.history import downsample
+from monitoring_pipeline.integrations.push import prune_pings
 
 
 @dg.op(
     description="Rolls up every hour older than probing.raw_retention that still has raw probe results, then "
-    "deletes those raw results (their hourly rollups stay, with no time limit). Idempotent; safe to run next to "
-    "itself and to integration_health_daily runs.",
+    "deletes those raw results (their hourly rollups stay, with no time limit) and older push pings (the latest of "
+    "each kind stays). Idempotent; safe to run next to itself and to integration_health_daily runs.",
     tags={"domain": GROUP},
 )
 def prune_integration_probe_results(context: dg.OpExecutionContext, database: ProjectDatabaseResource,
@@ -24,10 +25,11 @@ def prune_integration_probe_results(context: dg.OpExecutionContext, database: Pr
     current = integrations.load()
     cutoff = datetime.now(UTC) - timedelta(seconds=current.probing.raw_retention)
     rolled, pruned = downsample(database.get_engine(), {i.name: i.interval for i in current.integrations}, cutoff)
-    context.log.info("pruned %d raw probe results older than %s (%d hourly rows rolled up first)", pruned,
-                     cutoff.isoformat(timespec="seconds"), rolled)
+    pings = prune_pings(database.get_engine(), cutoff)
+    context.log.info("pruned %d raw probe results and %d push pings older than %s (%d hourly rows rolled up first)",
+                     pruned, pings, cutoff.isoformat(timespec="seconds"), rolled)
     return dg.Output(None, metadata={"raw_rows_pruned": pruned, "hourly_rows_written": rolled,
-                                     "cutoff": cutoff.isoformat(timespec="seconds")})
+                                     "pings_pruned": pings, "cutoff": cutoff.isoformat(timespec="seconds")})
 
 
 @dg.job(description="Applies probing.raw_retention: raw probe results are rolled up hourly, then deleted.",

@@ -249,16 +249,18 @@ def test_the_demo_hands_dagster_every_secret_its_integrations_need(monkeypatch):
     from monitoring_pipeline.cli.demo import DEMO_INTEGRATIONS_CONFIG, DEMO_SANDBOX_SCENARIO, demo_services_environment
     from monitoring_pipeline.fakes.sandbox import load_scenario
 
-    for name in ("SANDBOX_OAUTH_CLIENT_SECRET", "CLEARBIT_API_KEY", "INTEGRATIONS_CONFIG"):
+    for name in ("SANDBOX_OAUTH_CLIENT_SECRET", "CLEARBIT_API_KEY", "DEMO_PUSH_TOKEN", "INTEGRATIONS_CONFIG"):
         monkeypatch.delenv(name, raising=False)
     env = demo_services_environment("http://127.0.0.1:8765", CLIENT_ID, CLIENT_SECRET, "http://127.0.0.1:8766",
                                     load_scenario(DEMO_SANDBOX_SCENARIO))
     config = load_integrations(Path(env["INTEGRATIONS_CONFIG"]), environ=env)
     assert Path(env["INTEGRATIONS_CONFIG"]) == DEMO_INTEGRATIONS_CONFIG
-    needed = {value for integration in config.integrations if integration.auth is not None
-              for key, value in integration.auth.model_dump().items() if key.endswith("_env")}
-    assert needed == {"SANDBOX_OAUTH_CLIENT_SECRET", "CLEARBIT_API_KEY"}
+    needed = {value for integration in config.integrations
+              for fields in (integration.model_dump(), (integration.model_dump().get("auth") or {}))
+              for key, value in fields.items() if key.endswith("_env") and value}
+    assert needed == {"SANDBOX_OAUTH_CLIENT_SECRET", "CLEARBIT_API_KEY", "DEMO_PUSH_TOKEN"}
     assert all(env.get(name) for name in needed)
+    assert len(env["DEMO_PUSH_TOKEN"]) >= 20
 
 
 def test_days_without_data_are_gaps_in_the_plots_not_perfect_days(health, tmp_path):

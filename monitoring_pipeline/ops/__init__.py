@@ -1,0 +1,1 @@
+"""`monitoring-pipeline serve`: /metrics, /health, the status page, the JSON API, inbound webhooks, acknowledgement links and push pings, read from the project database."""
