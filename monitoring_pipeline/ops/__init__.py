@@ -1,1 +1,2 @@
-"""`monitoring-pipeline serve`: /metrics, /health, the status page, the JSON API, inbound webhooks, acknowledgement links and push pings, read from the project database."""
+"""`monitoring-pipeline serve`: /metrics, /health, the status page, the JSON API, inbound webhooks,
+acknowledgement links and push pings, all read from the project database."""
