@@ -17,6 +17,7 @@ from dotenv import dotenv_values
 from monitoring_pipeline.cli.demo import demo_services_environment
 from monitoring_pipeline.cli.demo_env import MARKER
 from monitoring_pipeline.fakes.sandbox import load_scenario
+from monitoring_pipeline.integrations.config import load_integrations
 from monitoring_pipeline_tests.processes import REPO, cli, line_from, running, url_from
 
 DEMO = ("demo", "--no-dagster", "--emulator-port", "0", "--sandbox-port", "0")
@@ -61,7 +62,10 @@ def test_status_in_a_second_terminal_reports_the_running_demo(tmp_path):
         assert report["dnb"]["configured"] is True and report["dnb"]["client_id"] == "demo-key"
         assert report["destinations"][0]["target"] == str(tmp_path / "data")
         assert report["integrations"]["file"] == str(REPO / "config" / "integrations.demo.yaml")
-        assert report["integrations"]["error"] is None and len(report["integrations"]["integrations"]) == 13
+        declared = load_integrations(REPO / "config" / "integrations.demo.yaml",
+                                     environ={**os.environ, "SANDBOX_URL": emulator})
+        assert report["integrations"]["error"] is None
+        assert len(report["integrations"]["integrations"]) == len(declared.integrations)
         assert {r["reference"] for r in report["registrations"]} == {"DEMO_STD", "DEMO_FINANCE", "DEMO_RISK"}
         stop(process)
     # What the file named is gone with the demo: nothing else in this folder may talk to a stopped emulator.
