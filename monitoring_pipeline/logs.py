@@ -9,9 +9,13 @@ enclosing ``log_context``::
         log.info("landed %d notifications", n)            # {"registration": "REF_1", ...}
     log.warning("probe failed", extra={"integration": "stripe"})
 
-Secrets are redacted by construction: every string that reaches a line (message, context, exception) goes through
-the redactor, which knows the values of the variables named like secrets (``settings.secret_values``), URL
-passwords, bearer tokens and basic credentials. JSON is opt-in (``MONITORING_PIPELINE_LOG_FORMAT=json``); in runs it
+Secrets are redacted by construction, twice: every record of a project logger is redacted when it is created
+(``redact_project_records``, installed when the package is imported), so no handler sees the secret (Dagster's
+capture into the run's event log and UI included); and every string the JSON formatter writes (message, context,
+exception, whatever logger) goes through the redactor again. The redactor knows the values of the variables named
+like secrets (``settings.secret_values``), URL passwords, bearer tokens and basic credentials.
+
+JSON is opt-in (``MONITORING_PIPELINE_LOG_FORMAT=json``; the image and prod-local set it); in runs it
 is installed by ``python_logs.dagster_handler_config`` of ``dagster.production.yaml``.
 """
 
@@ -106,6 +110,27 @@ def _dagster_fields(record: logging.LogRecord) -> dict[str, object]:
     fields = {"run_id": meta.get("run_id"), "job": meta.get("job_name"), "step": meta.get("step_key"),
               "event": getattr(event, "event_type_value", None)}
     return {k: v for k, v in fields.items() if v}
+
+
+def redact_project_records() -> None:
+    """Make every log record of the project's loggers carry a redacted message (and exception text) from its
+    creation on, whichever handler formats it. Idempotent; installed when ``monitoring_pipeline`` is imported."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "redacts_project_records", False):
+        return
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        name = record.name or ""  # logging.makeLogRecord() creates records without a name
+        if name == PROJECT_LOGGER or name.startswith(PROJECT_LOGGER + "."):
+            secrets = secret_values()
+            record.msg, record.args = redact(_message(record), secrets), None
+            if record.exc_info and record.exc_info[0] is not None:
+                record.exc_text = redact(logging.Formatter().formatException(record.exc_info), secrets)
+        return record
+
+    factory.redacts_project_records = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 def configure_logging(settings: LogSettings) -> None:

@@ -54,9 +54,8 @@ def prod_init() -> None:
               help="Port of the (first) code server; a split deployment uses the next one too.")
 @click.option("--ops-port", type=int, default=8767, show_default=True)
 @click.option("--split", is_flag=True, help="Two code locations (dnb, integrations) instead of one.")
-@click.option("--max-run-seconds", type=click.IntRange(60), default=1800, show_default=True,
-              help="A run still going after this long is failed (then retried): how a run whose worker died is "
-                   "found when runs are processes of the code server.")
+@click.option("--max-run-seconds", type=click.IntRange(60), default=3600, show_default=True,
+              help="A run still going after this long is failed (then retried by the run-retry policy).")
 def prod_local(home: Path, host: str, webserver_port: int, code_server_port: int, ops_port: int, split: bool,
                max_run_seconds: int) -> None:
     """The production topology as processes on this machine, until Ctrl-C: the init step, the code server(s)

@@ -2,13 +2,14 @@
 
 Each service of ``topology.services()`` is started with the command a container runs, in its own process group
 (so killing one takes its run workers with it, as a container's death would), its output appended to
-``<home>/logs/<service>.log``. The instance is ``dagster.production.yaml`` with one change: runs are launched by
-Dagster's default launcher, as processes of the code server, instead of Docker containers.
+``<home>/process-logs/<service>.log``. The instance is ``dagster.production.yaml`` with one change: runs are
+processes of the code server (``LocalProcessRunLauncher``) instead of Docker containers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -33,6 +34,7 @@ PRODUCTION_INSTANCE = PROJECT_ROOT / "dagster.production.yaml"
 READY_TIMEOUT_SECONDS = 180.0
 STOP_TIMEOUT_SECONDS = 30.0
 # Dagster warns on every run that python_logs.dagster_handler_config is beta; the image sets the same (Dockerfile).
+_PR_SET_PDEATHSIG = 1
 QUIET_WARNINGS = "ignore:Handling yaml-defined logging configuration"
 
 
@@ -41,11 +43,12 @@ class TopologyError(RuntimeError):
 
 
 def local_instance(max_run_seconds: int, source: Path = PRODUCTION_INSTANCE) -> dict[str, Any]:
-    """``dagster.production.yaml`` for processes on one machine: the default run launcher (runs are subprocesses of
-    the code server), which cannot resume a run or tell whether its worker is alive, so a run whose worker died is
-    failed once it has run ``max_run_seconds`` (and then retried by the run-retry policy)."""
+    """``dagster.production.yaml`` for processes on one machine: runs are processes of the code server
+    (``LocalProcessRunLauncher``). Run monitoring fails a run whose worker died (it cannot be resumed in a new one;
+    the run-retry policy retries it) and any run still going after ``max_run_seconds``."""
     config = yaml.safe_load(source.read_text())
-    config.pop("run_launcher", None)
+    config["run_launcher"] = {"module": "monitoring_pipeline.production.local_launcher",
+                              "class": "LocalProcessRunLauncher"}
     monitoring = config.setdefault("run_monitoring", {})
     monitoring["max_resume_run_attempts"] = 0
     monitoring["max_runtime_seconds"] = max_run_seconds
@@ -71,7 +74,7 @@ class LocalTopology:
     webserver_port: int = 3000
     ops_port: int = 8767
     code_server_ports: Mapping[str, int] = field(default_factory=dict)
-    max_run_seconds: int = 1800
+    max_run_seconds: int = 3600
     announce: Callable[[str], None] = print
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False)
     skipped: dict[str, str] = field(default_factory=dict, init=False)
@@ -165,7 +168,7 @@ class LocalTopology:
             return
         process = subprocess.Popen(self.command_of(service), env=self.environment_of(service), cwd=self.home,
                                    stdout=self._log(name), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+                                   start_new_session=True, preexec_fn=_die_with_parent)
         self.processes[name] = process
         if wait:
             self.wait_ready(name)
@@ -245,6 +248,22 @@ def _executable(name: str) -> str:
     if beside.exists():
         return str(beside)
     return shutil.which(name) or name
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the child only calls it
+    except (OSError, AttributeError):
+        return None  # not Linux: the processes outlive a killed supervisor
+
+
+_PRCTL = _load_prctl()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, be sent SIGTERM when the supervisor dies, however it dies."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:

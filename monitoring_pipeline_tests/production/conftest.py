@@ -17,6 +17,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
+import yaml
 from sqlalchemy import create_engine, func, select, text
 
 from monitoring_pipeline.dnb.emulator import EmulatorServer
@@ -160,7 +161,7 @@ def deploy(emulator_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     databases: list[Any] = []
 
     def start(locations: tuple[CodeLocation, ...] = SINGLE_LOCATION, emulator_rate: float = 50.0,
-              dnb_rate: float = 45.0, max_run_seconds: int = 1800, environment: dict[str, str] | None = None,
+              dnb_rate: float = 45.0, max_run_seconds: int = 3600, environment: dict[str, str] | None = None,
               past_days: bool = True) -> Deployment:
         emulator = emulator_factory(rate_limit_per_second=emulator_rate,
                                     start_offset_seconds=-3 * 24 * 3600 if past_days else 0)
@@ -210,3 +211,12 @@ def deploy(emulator_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         deployment.admin.close()
     for context in reversed(databases):
         context.__exit__(None, None, None)
+
+
+def integrations_file(path: Path, sandbox_url: str, names: list[str]) -> Path:
+    """A small integrations file probing ``names`` on the sandbox every 5 s, DOWN after one failure."""
+    path.write_text(yaml.safe_dump({
+        "defaults": {"interval": "5s", "timeout": "2s", "retries": {"attempts": 0}, "thresholds": {"failure": 1}},
+        "integrations": [{"name": name, "category": "payments", "url": f"{sandbox_url}/{name}"} for name in names],
+    }))
+    return path
