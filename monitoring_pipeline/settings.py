@@ -23,9 +23,9 @@ ENV_INTEGRATIONS_CONFIG = "INTEGRATIONS_CONFIG"
 ENV_LOG_FORMAT = "MONITORING_PIPELINE_LOG_FORMAT"
 ENV_LOG_LEVEL = "MONITORING_PIPELINE_LOG_LEVEL"
 LOG_FORMATS = ("text", "json")
-# Variables whose values are secrets by their name: redacted from every JSON log line (logs.py).
-SECRET_NAME_PARTS = ("SECRET", "PASSWORD", "PASSWD", "TOKEN", "API_KEY", "PRIVATE_KEY", "ACCESS_KEY", "CREDENTIAL",
-                     "WEBHOOK")
+# Variables whose values are secrets by their name (any name containing one of these, or ending in _KEY: API_KEY,
+# ROUTING_KEY, SIGNING_KEY...): redacted from every log line (logs.py).
+SECRET_NAME_PARTS = ("SECRET", "PASSWORD", "PASSWD", "TOKEN", "PRIVATE_KEY", "ACCESS_KEY", "CREDENTIAL", "WEBHOOK")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FORMATS = ("json", "csv", "parquet")
 PRODUCTION_DNB_URL = "https://plus.dnb.com"
@@ -156,12 +156,13 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     for name, value in env.items():
         if not value:
             continue
-        if any(part in name.upper() for part in SECRET_NAME_PARTS):
+        if any(part in name.upper() for part in SECRET_NAME_PARTS) or name.upper().endswith("_KEY"):
             values.add(value)
         password = _url_password(value)
         if password:
             values.add(password)
-    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
+    # Not a secret however its variable is named: a flag, a number, a word too short to be a credential.
+    return sorted((v for v in values if len(v) >= 6 and not v.replace(".", "").isdigit()), key=len, reverse=True)
 
 
 def _url_password(value: str) -> str | None:

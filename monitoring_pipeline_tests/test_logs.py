@@ -63,6 +63,11 @@ def test_secrets_are_redacted_from_message_context_and_exception(secrets_in_envi
     assert "not-a-secret-id" not in secret_values()  # an id is not a secret
 
 
+def test_flags_and_numbers_are_not_secrets_whatever_their_variable_is_called():
+    values = secret_values({"SLACK_WEBHOOK_ENABLED": "true", "TOKEN_TTL_SECONDS": "3600", "API_KEY": "k-0123456789"})
+    assert values == ["k-0123456789"]
+
+
 def test_credentials_of_a_recognisable_shape_are_redacted_without_being_configured():
     text = redact('Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc.def and {"access_token": "tok-123456", '
                   '"password": "hunter22"} https://user:pw123456@host/x', secrets=[])
