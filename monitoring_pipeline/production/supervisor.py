@@ -118,6 +118,10 @@ class LocalTopology:
         return self
 
     def stop(self) -> None:
+        """SIGTERM to every service at once, then SIGKILL to what is left after STOP_TIMEOUT_SECONDS."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                _signal_group(process, signal.SIGTERM)
         for name in reversed(list(self.processes)):
             self.stop_service(name)
         for handle in self._logs.values():
@@ -177,7 +181,10 @@ class LocalTopology:
 
     def stop_service(self, name: str) -> None:
         process = self.processes.pop(name, None)
-        if process is None or process.poll() is not None:
+        if process is None:
+            return
+        if process.poll() is not None:
+            _signal_group(process, signal.SIGKILL)  # what the service left behind (run workers) goes with it
             return
         _signal_group(process, signal.SIGTERM)
         try:
