@@ -90,7 +90,7 @@ def prod_local(home: Path, host: str, webserver_port: int, code_server_port: int
     except TopologyError as error:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
-        pass
+        click.echo("stopping every process")
     finally:
         topology.stop()
 

@@ -159,7 +159,8 @@ class LocalTopology:
                                    stdout=self._log("init"), stderr=subprocess.STDOUT, timeout=300, check=False)
         if completed.returncode != 0:
             raise TopologyError(f"init failed (exit {completed.returncode}):\n{self.log_tail('init')}")
-        self.announce(f"init done in {time.monotonic() - started:.1f}s: {' '.join(service.command())}")
+        self.announce(f"init done in {time.monotonic() - started:.1f}s: {' '.join(service.command())} "
+                      f"-> {self.log_dir / 'init.log'}")
 
     def start_service(self, name: str, wait: bool = True) -> None:
         service = self.services[name]
@@ -167,7 +168,6 @@ class LocalTopology:
             reason = (f"not started: this build has no `monitoring-pipeline {service.requires_command}` "
                       f"(the ops service, issue 13)")
             self.skipped[name] = reason
-            self.announce(f"{name} {reason}")
             log.warning("%s %s", name, reason)
             return
         process = subprocess.Popen(self.command_of(service), env=self.environment_of(service), cwd=self.home,
@@ -176,8 +176,8 @@ class LocalTopology:
         self.processes[name] = process
         if wait:
             self.wait_ready(name)
-        self.announce(f"{name} started (pid {process.pid}): {' '.join(service.command())} "
-                      f"-> {self.log_dir / (name + '.log')}")
+        command = [Path(self.command_of(service)[0]).name, *self.command_of(service)[1:]]
+        self.announce(f"{name} started (pid {process.pid}): {' '.join(command)} -> {self.log_dir / (name + '.log')}")
 
     def stop_service(self, name: str) -> None:
         process = self.processes.pop(name, None)
