@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -21,6 +22,12 @@ ENV_DESTINATIONS = "MONITORING_PIPELINE_DESTINATIONS"
 ENV_INTEGRATIONS_CONFIG = "INTEGRATIONS_CONFIG"
 ENV_OPS_CONFIG = "OPS_CONFIG"
 ENV_ALERTING_CONFIG = "ALERTING_CONFIG"
+ENV_LOG_FORMAT = "MONITORING_PIPELINE_LOG_FORMAT"
+ENV_LOG_LEVEL = "MONITORING_PIPELINE_LOG_LEVEL"
+LOG_FORMATS = ("text", "json")
+# Variables whose values are secrets by their name (any name containing one of these, or ending in _KEY: API_KEY,
+# ROUTING_KEY, SIGNING_KEY...): redacted from every log line (logs.py).
+SECRET_NAME_PARTS = ("SECRET", "PASSWORD", "PASSWD", "TOKEN", "PRIVATE_KEY", "ACCESS_KEY", "CREDENTIAL", "WEBHOOK")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FORMATS = ("json", "csv", "parquet")
 PRODUCTION_DNB_URL = "https://plus.dnb.com"
@@ -102,6 +109,10 @@ class ProjectSettings:
     def reports_dir(self) -> Path:
         """Where the daily and weekly reports are stored (``<data dir>/reports/YYYY/MM/DD/``)."""
         return self.data_dir / "reports"
+    logging: LogSettings = field(default_factory=lambda: LogSettings())
+    # Pool limits set by `monitoring-pipeline prod-init` (production): runs calling D&B, copies per destination.
+    dnb_pool_limit: int = 2
+    destination_pool_limit: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ProjectSettings:
@@ -137,6 +148,9 @@ class ProjectSettings:
                 port=int(_number(env, "OPS_PORT", 8767, minimum=0, maximum=65535)),
                 config_file=_optional_file(env, ENV_OPS_CONFIG, PROJECT_ROOT / "config" / "ops.yaml"),
             ),
+            logging=LogSettings.from_env(env),
+            dnb_pool_limit=int(_number(env, "DNB_POOL_LIMIT", 2, minimum=1)),
+            destination_pool_limit=int(_number(env, "DESTINATION_POOL_LIMIT", 1, minimum=1)),
         )
 
 
@@ -144,6 +158,50 @@ def read_secret(name: str, environ: Mapping[str, str] | None = None) -> str | No
     """The value of the environment variable a configuration file names for a secret (``token_env: NAME``), read
     when it is used and never stored; None when unset or empty."""
     return (os.environ if environ is None else environ).get(name) or None
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """How the project's own loggers write: ``text`` (the local default) or ``json`` lines, and from which level."""
+
+    format: str = "text"
+    level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LogSettings:
+        env = os.environ if environ is None else environ
+        level = (env.get(ENV_LOG_LEVEL) or "INFO").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise SettingsError(f"{ENV_LOG_LEVEL}: expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL, "
+                                f"got {level!r}")
+        return cls(format=_choice(env, ENV_LOG_FORMAT, LOG_FORMATS, "text"), level=level)
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Values never to be logged: variables named like secrets (``SECRET_NAME_PARTS``) and the passwords of URLs
+    held by any variable (``DATABASE_URL=postgresql://user:password@host/db``). Longest first, so a secret that
+    contains another is redacted whole."""
+    env = os.environ if environ is None else environ
+    values = set()
+    for name, value in env.items():
+        if not value:
+            continue
+        if any(part in name.upper() for part in SECRET_NAME_PARTS) or name.upper().endswith("_KEY"):
+            values.add(value)
+        password = _url_password(value)
+        if password:
+            values.add(password)
+    # Not a secret however its variable is named: a flag, a number, a word too short to be a credential.
+    return sorted((v for v in values if len(v) >= 6 and not v.replace(".", "").isdigit()), key=len, reverse=True)
+
+
+def _url_password(value: str) -> str | None:
+    if "://" not in value or "@" not in value:
+        return None
+    try:
+        return urlsplit(value).password
+    except ValueError:
+        return None
 
 
 def parse_formats(name: str, value: str) -> tuple[str, ...]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from monitoring_pipeline.settings import load_env_file
+from monitoring_pipeline.logs import configure_logging
+from monitoring_pipeline.settings import LogSettings, load_env_file
 
 
 @click.group()
@@ -12,12 +13,13 @@ def main() -> None:
     """Monitoring pipeline: D&B Direct+ monitoring, integration health and alerting on Dagster."""
     # What the demo or the operator wrote in ./.env applies to every command, as it does to `dagster dev`.
     load_env_file()
+    configure_logging(LogSettings.from_env())  # JSON lines when MONITORING_PIPELINE_LOG_FORMAT=json
 
 
 def _register() -> None:
-    from monitoring_pipeline.cli import database, demo, fakes, serve, status
+    from monitoring_pipeline.cli import database, demo, fakes, prod_local, serve, status
 
-    for module in (fakes, demo, database, status, serve):
+    for module in (fakes, demo, database, status, serve, prod_local):
         for command in module.COMMANDS:
             main.add_command(command)
 
