@@ -19,6 +19,7 @@ ENV_DATABASE_URL = "DATABASE_URL"
 ENV_REGISTRATIONS_DIR = "MONITORING_PIPELINE_REGISTRATIONS_DIR"
 ENV_DESTINATIONS = "MONITORING_PIPELINE_DESTINATIONS"
 ENV_INTEGRATIONS_CONFIG = "INTEGRATIONS_CONFIG"
+ENV_ALERTING_CONFIG = "ALERTING_CONFIG"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FORMATS = ("json", "csv", "parquet")
 PRODUCTION_DNB_URL = "https://plus.dnb.com"
@@ -74,6 +75,7 @@ class ProjectSettings:
     partitions_start: date
     registrations_dir: Path
     integrations_file: Path
+    alerting_file: Path = PROJECT_ROOT / "config" / "alerting.yaml"  # rules, routes, receivers (may not exist)
     destinations_file: Path | None = None
     # NOTIFICATION_FORMATS / NOTIFICATION_GZIP: override the destinations file's local export when set.
     formats: tuple[str, ...] | None = None
@@ -82,6 +84,7 @@ class ProjectSettings:
     tick_budget_seconds: float = 35.0
     run_interval_seconds: int = 300
     landing_max_age_minutes: float = 30.0
+    alert_evaluation_interval_seconds: int = 15  # ALERT_EVALUATION_INTERVAL_SECONDS: alert_evaluation_sensor's cadence
     database_url_from_env: bool = False  # then resources pass DATABASE_URL as an EnvVar, never its value
     dnb: DnbSettings = field(default_factory=DnbSettings)
 
@@ -103,9 +106,12 @@ class ProjectSettings:
             tick_budget_seconds=_number(env, "DNB_TICK_BUDGET_SECONDS", 35, minimum=1, maximum=50),
             run_interval_seconds=int(_number(env, "DNB_RUN_INTERVAL_SECONDS", 300, minimum=0)),
             landing_max_age_minutes=_number(env, "DNB_LANDING_MAX_AGE_MINUTES", 30, minimum=1),
+            alert_evaluation_interval_seconds=int(_number(env, "ALERT_EVALUATION_INTERVAL_SECONDS", 15, minimum=5,
+                                                          maximum=300)),
             registrations_dir=_path(env, ENV_REGISTRATIONS_DIR, _bundled("config/registrations")),
             destinations_file=_optional_file(env, ENV_DESTINATIONS, PROJECT_ROOT / "config" / "destinations.yaml"),
             integrations_file=_path(env, ENV_INTEGRATIONS_CONFIG, _bundled("config/integrations.yaml")),
+            alerting_file=_path(env, ENV_ALERTING_CONFIG, _bundled("config/alerting.yaml")),
             dnb=DnbSettings(
                 base_url=env.get("DNB_BASE_URL") or PRODUCTION_DNB_URL,
                 api_version=_choice(env, "DNB_API_VERSION", ("v3", "v2"), "v3"),
