@@ -6,6 +6,7 @@ with a message naming the file or variable: the project refuses to start rather 
 
 import dagster as dg
 
+from monitoring_pipeline.defs.alerting.definitions import alerting_definitions
 from monitoring_pipeline.defs.dnb.definitions import dnb_definitions
 from monitoring_pipeline.defs.integrations.definitions import integration_definitions
 from monitoring_pipeline.defs.shared.partitions import daily_partitions
@@ -23,4 +24,5 @@ defs = dg.Definitions.merge(
     dg.Definitions(resources={"database": project_database(settings)}),
     dnb_definitions(settings, partitions, load_destinations(settings.destinations_file, settings)),
     integration_definitions(settings, partitions, load_integrations(settings.integrations_file)),
+    alerting_definitions(settings, partitions),
 )

@@ -34,7 +34,7 @@ class Matcher:
         regex = None
         if op in ("=~", "!~"):
             try:
-                regex = re.compile(f"(?:{value})")
+                regex = re.compile(value)  # fullmatch: anchored at both ends, alternatives included
             except re.error as error:
                 raise MatcherError(f"a valid regular expression after {name}{op} ({error})") from None
         return cls(name, op, value, regex)

@@ -15,9 +15,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from monitoring_pipeline.cli import database, demo, fakes, status
+    from monitoring_pipeline.cli import alerts, database, demo, fakes, status
 
-    for module in (fakes, demo, database, status):
+    for module in (fakes, demo, database, status, alerts):
         for command in module.COMMANDS:
             main.add_command(command)
 

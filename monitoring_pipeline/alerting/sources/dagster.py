@@ -7,14 +7,17 @@ evaluation of each check, the last tick of each instigator, the inbox watermark)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, insert, select
 
 from monitoring_pipeline.alerting.config import AssetCheckRule, RuleConfig
 from monitoring_pipeline.alerting.sources.base import Collected, Observation, SourceContext, selected
 from monitoring_pipeline.alerting.sources.records import RunOutcome
-from monitoring_pipeline.storage.schema import alert_inbox
+from monitoring_pipeline.alerting.store import OPEN_STATES
+from monitoring_pipeline.storage.schema import alert_inbox, alerts
 
 RUN_FAILURE = "run_failure"
 EXECUTION_FAILED = "EXECUTION_FAILED"
@@ -105,9 +108,25 @@ class DagsterTickSource:
 
 
 def _payload(text: str) -> dict[str, object]:
-    import json
-    from datetime import datetime
-
     data = json.loads(text)
     return {"job": data["job"], "run_id": data["run_id"], "at": datetime.fromisoformat(data["at"]),
             "error": data.get("error", "")}
+
+
+def record_run_failure(connection: Connection, job: str, run_id: str, at: datetime, error: str,
+                       received_at: datetime) -> None:
+    """What the run-failure sensor hands to the engine (read at its next evaluation)."""
+    connection.execute(insert(alert_inbox).values(kind=RUN_FAILURE, received_at=received_at, payload=json.dumps(
+        {"job": job, "run_id": run_id, "at": at.isoformat(), "error": error})))
+
+
+def open_failed_jobs(connection: Connection) -> dict[str, datetime]:
+    """Each job with an open failed-run alert, and the time of its latest failure."""
+    table = alerts.c
+    found: dict[str, datetime] = {}
+    for labels, observed in connection.execute(select(table.labels, table.last_observed_at).where(
+            table.source == "dagster_run", table.state.in_(OPEN_STATES))):
+        job = json.loads(labels).get("job")
+        if job:
+            found[job] = max(found.get(job, observed), observed)
+    return found
