@@ -154,6 +154,7 @@ class Dispatcher:
             store.remove_members(connection, group.group_key, resolved_ids)
             return
         unacknowledged = any(row.state == FIRING for row in firing)
+        told_before = {i for entry in group.notified.values() for i in entry.get("firing", ())}
         decisions: list[tuple[str, str]] = []
         for receiver in route.receivers:
             entry = group.notified.get(receiver)
@@ -168,8 +169,7 @@ class Dispatcher:
         if not firing_ids:
             decisions += [(receiver, "resolution") for receiver in group.told if receiver not in route.receivers]
         group.rearm = False
-        shown = firing + [row for row in resolved if any(row.id in (e or {}).get("firing", ())
-                                                         for e in group.notified.values())]
+        shown = firing + [row for row in resolved if row.id in told_before]
         if decisions:
             self._decide(connection, group, route.key, shown or rows, decisions, now, result)
             group.told = sorted(set(group.told) | {r for r, kind in decisions if kind != "resolution"})

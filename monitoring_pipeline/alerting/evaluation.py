@@ -138,7 +138,8 @@ class AlertEngine:
         budget = budget_seconds if budget_seconds is not None else self.config.evaluation.budget
         with self.engine.begin() as connection:
             store.lock(connection, now)
-            cursors: dict[str, Any] = store.load_state(connection, CURSORS) or {}
+            states = store.load_states(connection)
+            cursors: dict[str, Any] = states.get(CURSORS) or {}
             changes = Changes()
             config_changed = cursors.get("config") != self.config_hash
             if config_changed:
@@ -149,7 +150,7 @@ class AlertEngine:
             report.behind = collected.behind
             self.lifecycle.apply(connection, collected.observations, collected.complete, now, changes)
             self.lifecycle.run_timers(connection, now, changes)
-            self._mute(connection, now, changes, config_changed, report)
+            self._mute(connection, states, now, changes, config_changed, report)
             store.save_alerts(connection, changes.rows.values())
             self.dispatcher.join_groups(connection, [row for row in changes.fired if row.is_firing], now)
             if changes.rearmed:
@@ -164,7 +165,7 @@ class AlertEngine:
                                   for row in (*changes.fired, *changes.resolved)]
             self._count(connection, report)
             report.duration_seconds = time.monotonic() - started
-            self._record_evaluation(connection, report, now)
+            self._record_evaluation(connection, states.get(LAST_EVALUATION) or {}, report, now)
             if before_commit is not None:
                 before_commit()
         return report
@@ -198,17 +199,17 @@ class AlertEngine:
                 logger.warning("alert source %s failed: %s", source.name, error)
         return collected
 
-    def _mute(self, connection: Connection, now: datetime, changes: Changes, config_changed: bool,
-              report: EvaluationReport) -> None:
-        state = store.load_state(connection, MUTING) or {}
-        version = silence_store.version(connection)
+    def _mute(self, connection: Connection, states: Mapping[str, Any], now: datetime, changes: Changes,
+              config_changed: bool, report: EvaluationReport) -> None:
+        state = states.get(MUTING) or {}
+        version = int(states.get(silence_store.SILENCES_VERSION) or 0)
         due_at = state.get("due_at")
         if not (config_changed or changes.fired or changes.resolved or changes.rearmed
                 or state.get("silences_version") != version
                 or (due_at is not None and datetime.fromisoformat(due_at) <= now)):
             return
         rows = {row.id: row for row in store.open_alerts(connection)}
-        rows.update({row_id: row for row_id, row in changes.rows.items() if row.is_open})
+        rows.update(changes.rows)  # this evaluation's changes are not saved yet: they win over the stored rows
         rows = {row_id: row for row_id, row in rows.items() if row.is_open}
         maintenance = {name: window.label() for name, info in self.integrations.items()
                        for window in info.windows if window.active(now)}
@@ -250,8 +251,8 @@ class AlertEngine:
                 report.firing += count
                 report.firing_by_severity[severity] = report.firing_by_severity.get(severity, 0) + count
 
-    def _record_evaluation(self, connection: Connection, report: EvaluationReport, now: datetime) -> None:
-        previous = store.load_state(connection, LAST_EVALUATION) or {}
+    def _record_evaluation(self, connection: Connection, previous: Mapping[str, Any], report: EvaluationReport,
+                           now: datetime) -> None:
         behind_since = (previous.get("behind_since") or now.isoformat()) if report.behind else None
         store.save_state(connection, LAST_EVALUATION, {
             "at": now.isoformat(), "duration_seconds": round(report.duration_seconds, 3), "behind": report.behind,

@@ -133,9 +133,19 @@ def load_state(connection: Connection, name: str) -> Any:
     return json.loads(value) if value is not None else None
 
 
+def load_states(connection: Connection) -> dict[str, Any]:
+    """Every engine state row at once (one query per evaluation)."""
+    return {name: json.loads(value) for name, value in connection.execute(
+        select(alert_engine_state.c.name, alert_engine_state.c.value))}
+
+
 def save_state(connection: Connection, name: str, value: Any, now: datetime) -> None:
-    upsert(connection, alert_engine_state, [{"name": name, "value": json.dumps(value, sort_keys=True, default=str),
-                                             "updated_at": now}], ("name",))
+    text = json.dumps(value, sort_keys=True, default=str)
+    # A plain UPDATE first: it is what happens every evaluation, and SQLAlchemy caches its compiled form.
+    updated = connection.execute(update(alert_engine_state).where(alert_engine_state.c.name == name)
+                                 .values(value=text, updated_at=now)).rowcount
+    if not updated:
+        upsert(connection, alert_engine_state, [{"name": name, "value": text, "updated_at": now}], ("name",))
 
 
 def open_alerts_by_fingerprint(connection: Connection, fingerprints: Iterable[str]) -> dict[str, AlertRow]:
