@@ -33,6 +33,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from monitoring_pipeline.alerting.default_rules import DEFAULT_RULES
 from monitoring_pipeline.alerting.matchers import LABEL_NAME, Matcher, MatcherError, parse_matcher
@@ -414,11 +415,14 @@ class TimeIntervalEntry(_Model):
             try:
                 compiled[name] = parse_ranges(getattr(self, name), name)
             except TimeIntervalError as error:
-                raise expected(str(error), field=name) from None
-        try:
-            compiled["times"] = tuple(parse_time_range(t.start_time, t.end_time) for t in self.times)
-        except TimeIntervalError as error:
-            raise expected(str(error), field="times") from None
+                raise expected(str(error), repr(list(getattr(self, name))), field=name) from None
+        for index, time_range in enumerate(self.times):
+            try:
+                parse_time_range(time_range.start_time, time_range.end_time)
+            except TimeIntervalError as error:
+                raise expected(str(error), f"{time_range.start_time}-{time_range.end_time}",
+                               field=f"times[{index}]") from None
+        compiled["times"] = tuple(parse_time_range(t.start_time, t.end_time) for t in self.times)
         return TimeInterval(**compiled)
 
 
@@ -429,7 +433,15 @@ class NamedTimeInterval(_Model):
 
     @model_validator(mode="after")
     def _compile(self) -> NamedTimeInterval:
-        object.__setattr__(self, "compiled", tuple(entry.compile() for entry in self.time_intervals))
+        compiled = []
+        for index, entry in enumerate(self.time_intervals):
+            try:
+                compiled.append(entry.compile())
+            except PydanticCustomError as error:
+                context = error.context or {}
+                raise expected(str(context["expected"]), context.get("got"),
+                               field=f"time_intervals[{index}].{context.get('field')}") from None
+        object.__setattr__(self, "compiled", tuple(compiled))
         return self
 
 

@@ -131,7 +131,9 @@ class AlertEngine:
 
     def evaluate(self, inputs: DagsterInputs | None = None, *, now: datetime | None = None,
                  budget_seconds: float | None = None,
-                 before_commit: Callable[[], None] | None = None) -> EvaluationReport:
+                 before_commit: Callable[[Connection], None] | None = None) -> EvaluationReport:
+        """Evaluate once at ``now`` (default: the clock); ``before_commit`` sees the transaction just before it
+        commits (the crash tests kill the process there)."""
         started = time.monotonic()
         now = now or self.clock()
         report = EvaluationReport(at=now)
@@ -167,7 +169,7 @@ class AlertEngine:
             report.duration_seconds = time.monotonic() - started
             self._record_evaluation(connection, states.get(LAST_EVALUATION) or {}, report, now)
             if before_commit is not None:
-                before_commit()
+                before_commit(connection)
         return report
 
     def _collect(self, connection: Connection, cursors: dict[str, Any], inputs: DagsterInputs, now: datetime,

@@ -31,10 +31,11 @@ from monitoring_pipeline.alerting.store import ACKNOWLEDGED, ENGINE_ACTOR, FIRIN
 from monitoring_pipeline.alerting.templates import TemplateProblem, compile_template, render, template_context
 
 
-def fingerprint(rule: str, labels: Mapping[str, str], identity: str = "") -> str:
+def fingerprint(rule: str, labels: Mapping[str, str], identity: str = "", volatile: tuple[str, ...] = ()) -> str:
     """Stable per rule and identity labels (severity is not identity: an asset check going from WARN to ERROR stays
-    one alert)."""
-    text = rule + "\x00" + "\x00".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "severity")
+    one alert; nor are the source's volatile labels)."""
+    text = rule + "\x00" + "\x00".join(f"{k}={v}" for k, v in sorted(labels.items())
+                                       if k != "severity" and k not in volatile)
     return hashlib.sha256((text + "\x00" + identity).encode()).hexdigest()[:32]
 
 
@@ -66,7 +67,8 @@ class Lifecycle:
               now: datetime, changes: Changes) -> None:
         """Move alerts by ``observations``; open alerts of ``complete`` rules that were not observed stop holding."""
         prepared = [(obs, self._labels(obs), self.rules[obs.rule]) for obs in observations if obs.rule in self.rules]
-        keyed = [(fingerprint(obs.rule, labels, obs.identity), obs, labels, rule) for obs, labels, rule in prepared]
+        keyed = [(fingerprint(obs.rule, labels, obs.identity, obs.volatile), obs, labels, rule)
+                 for obs, labels, rule in prepared]
         found = store.open_alerts_by_fingerprint(connection, [key for key, *_ in keyed])
         complete = [name for name in complete if name in self.rules]
         if complete:

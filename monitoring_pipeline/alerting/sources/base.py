@@ -31,6 +31,7 @@ class Observation:
     details: Mapping[str, Any] = field(default_factory=dict)
     severity: str | None = None  # overrides the rule's (asset checks map WARN/ERROR)
     identity: str = ""  # more identity than the labels hold (one alert per D&B notification)
+    volatile: tuple[str, ...] = ()  # labels that are not identity (a company's alert takes each event's type)
 
 
 @dataclass(frozen=True)

@@ -109,8 +109,9 @@ def _match(rule: DnbEventRule, row: Any, notification: Mapping[str, Any],
         "delivery_ts": row.delivery_ts.isoformat(timespec="seconds"),
         "notification_key": row.notification_key,
     }
-    identity = row.notification_key if rule.one_alert_per == "notification" else ""
-    return Observation(rule.name, labels, True, row.delivery_ts, details=details, identity=identity)
+    if rule.one_alert_per == "notification":
+        return Observation(rule.name, labels, True, row.delivery_ts, details=details, identity=row.notification_key)
+    return Observation(rule.name, labels, True, row.delivery_ts, details=details, volatile=("notification_type",))
 
 
 def _element_matches(selector: ElementSelector, element: Mapping[str, Any]) -> bool:
