@@ -46,7 +46,7 @@ def test_the_module_holds_exactly_one_definitions_object():
 def test_every_resource_builds_from_the_environment(fake_environment, admin, tmp_path):
     admin.create_registration("ENV_REF")
     resources = fake_environment.resources
-    assert set(resources) == {"dnb", "database", "storage", "registrations", "integrations"}
+    assert set(resources) == {"dnb", "database", "storage", "registrations", "integrations", "alerting"}
     with dg.build_resources(resources) as built:
         assert built.dnb.get_client().list_registrations() == ["ENV_REF"]
         assert str(built.database.get_engine().url) == f"sqlite:///{tmp_path / 'home' / 'project.db'}"

@@ -74,6 +74,8 @@ def run_failure_error(context: dg.RunFailureSensorContext) -> str:
     for event in context.get_step_failure_events():
         data = event.event_specific_data
         error = getattr(data, "error", None)
+        while error is not None and getattr(error, "cause", None) is not None:
+            error = error.cause  # Dagster wraps what the op raised: the innermost is what a person needs
         if error is not None:
             message = f"{event.step_key}: {error.message}"
             break
