@@ -210,19 +210,26 @@ class AlertEngine:
                 or state.get("silences_version") != version
                 or (due_at is not None and datetime.fromisoformat(due_at) <= now)):
             return
-        rows = {row.id: row for row in store.open_alerts(connection)}
-        rows.update(changes.rows)  # this evaluation's changes are not saved yet: they win over the stored rows
-        rows = {row_id: row for row_id, row in rows.items() if row.is_open}
+        light = {row.id: row for row in store.open_mute_rows(connection)}
+        for row_id, row in changes.rows.items():  # not saved yet: this evaluation's changes win
+            if row.is_open:
+                light[row_id] = store.MuteRow(row.id, row.labels, row.source, row.state, row.silenced, row.inhibited,
+                                              row.muted_by)
+            else:
+                light.pop(row_id, None)
         maintenance = {name: window.label() for name, info in self.integrations.items()
                        for window in info.windows if window.active(now)}
-        candidates = [MuteCandidate(row.id, row.labels, row.source, row.is_firing) for row in rows.values()]
+        candidates = [MuteCandidate(row.id, row.labels, row.source, row.state in (FIRING, ACKNOWLEDGED))
+                      for row in light.values()]
         mutes = compute_mutes(candidates, silences=silence_store.active_silences(connection, now),
                               inhibit_rules=self.inhibit_rules, now=now, dependencies=self.dependencies,
                               maintenance=maintenance)
-        for row_id, mute in mutes.items():
-            row = rows[row_id]
-            if (row.silenced, row.inhibited, row.muted_by) == (mute.silenced, mute.inhibited, mute.reason):
-                continue
+        changed = [row_id for row_id, mute in mutes.items()
+                   if (light[row_id].silenced, light[row_id].inhibited, light[row_id].muted_by)
+                   != (mute.silenced, mute.inhibited, mute.reason)]
+        loaded = store.alerts_by_id(connection, [row_id for row_id in changed if row_id not in changes.rows])
+        for row_id in changed:
+            row, mute = changes.rows.get(row_id) or loaded[row_id], mutes[row_id]
             for flag, event in ((mute.silenced != row.silenced, "silenced" if mute.silenced else "unsilenced"),
                                 (mute.inhibited != row.inhibited, "inhibited" if mute.inhibited else "uninhibited")):
                 if flag:

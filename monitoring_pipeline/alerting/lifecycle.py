@@ -43,16 +43,29 @@ def fingerprint(rule: str, labels: Mapping[str, str], identity: str = "", volati
 class Changes:
     """What one pass of the lifecycle changed, to be saved in the same transaction."""
 
-    rows: dict[int, AlertRow] = field(default_factory=dict)
-    events: list[store.HistoryEvent] = field(default_factory=list)
+    rows: dict[int, AlertRow] = field(default_factory=dict)  # new alerts have negative ids until inserted
+    notes: list[tuple[AlertRow, datetime, str, str, str | None]] = field(default_factory=list)
     fired: list[AlertRow] = field(default_factory=list)
     resolved: list[AlertRow] = field(default_factory=list)
     rearmed: list[AlertRow] = field(default_factory=list)  # acknowledgements that lapsed
+    new: list[AlertRow] = field(default_factory=list)  # opened, not inserted yet
     opened: int = 0
 
     def note(self, row: AlertRow, event: str, detail: str, at: datetime, actor: str | None = ENGINE_ACTOR) -> None:
         self.rows[row.id] = row
-        self.events.append(store.HistoryEvent(row.id, at, event, detail, actor))
+        self.notes.append((row, at, event, detail, actor))
+
+    @property
+    def events(self) -> list[store.HistoryEvent]:
+        return [store.HistoryEvent(row.id, at, event, detail, actor) for row, at, event, detail, actor in self.notes]
+
+    def insert_new(self, connection: Connection) -> None:
+        """Insert the alerts opened so far in a few statements; they get their real ids."""
+        if not self.new:
+            return
+        store.insert_alerts(connection, self.new)
+        self.rows = {row.id: row for row in self.rows.values()}
+        self.new = []
 
 
 class Lifecycle:
@@ -80,7 +93,8 @@ class Lifecycle:
         for key, obs, labels, rule in sorted(keyed, key=lambda item: item[1].at):
             row = found.get(key)
             if row is not None and not row.is_open:
-                store.save_alerts(connection, [row])  # frees its fingerprint before a new alert takes it
+                if row.id > 0:
+                    store.save_alerts(connection, [row])  # frees its fingerprint before a new alert takes it
                 row = None
             if isinstance(rule, EventRule):
                 found[key] = self._event(connection, row, key, obs, labels, rule, now, changes)
@@ -89,12 +103,13 @@ class Lifecycle:
             elif row is not None:
                 self._not_holding(row, obs.at, now, obs.value, obs.details, changes)
                 self._update(row, obs, labels, rule)
+        changes.insert_new(connection)
 
     def _holding(self, connection: Connection, row: AlertRow | None, key: str, obs: Observation,
                  labels: dict[str, str], rule: RuleConfig, now: datetime, changes: Changes) -> AlertRow:
         assert isinstance(rule, StateRule)
         if row is None:
-            row = self._open(connection, key, obs, labels, rule, now, PENDING)
+            row = self._open(connection, key, obs, labels, rule, now, PENDING, changes)
             changes.opened += 1
             changes.note(row, PENDING, f"condition holds ({_brief(obs)})", now)
         else:
@@ -143,7 +158,7 @@ class Lifecycle:
         assert isinstance(rule, EventRule)
         clear_at = obs.at + timedelta(seconds=rule.resolve_after)
         if row is None:
-            row = self._open(connection, key, obs, labels, rule, now, PENDING)
+            row = self._open(connection, key, obs, labels, rule, now, PENDING, changes)
             row.clear_at = clear_at
             changes.opened += 1
             self.fire(row, now, changes, f"event: {_brief(obs)}")
@@ -159,10 +174,11 @@ class Lifecycle:
         return row
 
     def _open(self, connection: Connection, key: str, obs: Observation, labels: dict[str, str], rule: RuleConfig,
-              now: datetime, state: str) -> AlertRow:
+              now: datetime, state: str, changes: Changes) -> AlertRow:
         severity = obs.severity or rule.severity
         row = AlertRow(
-            id=0, fingerprint=key, rule=rule.name, source=rule.source, severity=severity, state=state,
+            id=-(len(changes.new) + 1), fingerprint=key, rule=rule.name, source=rule.source, severity=severity,
+            state=state,
             is_event=rule.event, labels={**labels, "severity": severity}, annotations={}, details=dict(obs.details),
             value=obs.value, silenced=False, inhibited=False, muted_by=None, condition=True, active_streak=1,
             inactive_streak=0, event_count=1, active_since=obs.at, last_observed_at=obs.at, fire_at=None,
@@ -170,7 +186,8 @@ class Lifecycle:
             resolved_at=None, resolved_by=None, updated_at=now,
         )
         row.annotations = self.annotations(rule, row)
-        return store.insert_alert(connection, row)
+        changes.new.append(row)
+        return row
 
     def _update(self, row: AlertRow, obs: Observation, labels: dict[str, str], rule: RuleConfig) -> None:
         severity = obs.severity or rule.severity

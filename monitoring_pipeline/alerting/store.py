@@ -111,11 +111,12 @@ def _row_values(row: AlertRow) -> dict[str, Any]:
 
 def _from_row(row: Any) -> AlertRow:
     data = {name: getattr(row, name) for name in _ROW_FIELDS}
+    saved = {name: value for name, value in data.items() if name != "id"}
+    saved["open_fingerprint"] = row.open_fingerprint
     for name in _JSON_COLUMNS:
         data[name] = json.loads(data[name])
-    alert = AlertRow(**data)
-    alert.mark_saved()
-    return alert
+    # What is stored is what was saved: no need to serialise it again to notice changes later.
+    return AlertRow(**data, _saved=saved)
 
 
 def lock(connection: Connection, now: datetime) -> None:
@@ -188,11 +189,15 @@ def acknowledged_alerts(connection: Connection) -> list[AlertRow]:
     return [_from_row(row) for row in connection.execute(select(alerts).where(alerts.c.state == ACKNOWLEDGED))]
 
 
-def insert_alert(connection: Connection, row: AlertRow) -> AlertRow:
-    values = _row_values(row)
-    row.id = int(connection.execute(insert(alerts).values(**values)).inserted_primary_key[0])
-    row.mark_saved()
-    return row
+def insert_alerts(connection: Connection, rows: Sequence[AlertRow]) -> None:
+    """Insert new alerts in a few statements and give each its id."""
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start:start + _CHUNK]
+        ids = connection.execute(insert(alerts).returning(alerts.c.id, sort_by_parameter_order=True),
+                                 [_row_values(row) for row in chunk]).scalars().all()
+        for row, row_id in zip(chunk, ids, strict=True):
+            row.id = int(row_id)
+            row.mark_saved()
 
 
 def save_alerts(connection: Connection, rows: Iterable[AlertRow]) -> int:
@@ -213,6 +218,27 @@ def save_alerts(connection: Connection, rows: Iterable[AlertRow]) -> int:
         for start in range(0, len(params), _CHUNK):
             connection.execute(statement, params[start:start + _CHUNK])
     return written
+
+
+@dataclass(frozen=True)
+class MuteRow:
+    """What muting needs of an open alert, without its annotations and details."""
+
+    id: int
+    labels: dict[str, str]
+    source: str
+    state: str
+    silenced: bool
+    inhibited: bool
+    muted_by: str | None
+
+
+def open_mute_rows(connection: Connection) -> list[MuteRow]:
+    table = alerts.c
+    rows = connection.execute(select(table.id, table.labels, table.source, table.state, table.silenced,
+                                     table.inhibited, table.muted_by).where(table.state.in_(OPEN_STATES)))
+    return [MuteRow(r.id, json.loads(r.labels), r.source, r.state, r.silenced, r.inhibited, r.muted_by)
+            for r in rows]
 
 
 @dataclass(frozen=True)
