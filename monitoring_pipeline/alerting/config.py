@@ -22,7 +22,6 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -41,8 +40,8 @@ from monitoring_pipeline.alerting.model import SEVERITIES
 from monitoring_pipeline.alerting.receivers import ReceiverConfig
 from monitoring_pipeline.alerting.templates import TemplateProblem, compile_template, render, template_context
 from monitoring_pipeline.alerting.timeintervals import TimeInterval, TimeIntervalError, parse_ranges, parse_time_range
-from monitoring_pipeline.config_errors import ConfigFileError, closest, describe, expected, first_problem
-from monitoring_pipeline.integrations.durations import DURATION_EXPECTED, parse_duration
+from monitoring_pipeline.config_errors import ConfigFileError, closest, describe, expected, first_problem, matching
+from monitoring_pipeline.integrations.config import Duration
 from monitoring_pipeline.settings import ENV_ALERTING_CONFIG
 
 RULE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -61,32 +60,8 @@ class AlertingConfigError(ConfigFileError):
     """The alerting file cannot be used: names the file, the field and what is expected."""
 
 
-def _duration(value: Any) -> float:
-    try:
-        return parse_duration(value)
-    except ValueError:
-        raise expected(DURATION_EXPECTED) from None
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
-
-
-def _label_name(value: str) -> str:
-    if not re.fullmatch(LABEL_NAME, value):
-        raise expected(LABEL_EXPECTED)
-    return value
-
-
-LabelName = Annotated[StrictStr, AfterValidator(_label_name)]
-
-
-def _rule_name(value: str) -> str:
-    if not re.fullmatch(RULE_NAME_PATTERN, value):
-        raise expected(RULE_NAME_EXPECTED)
-    return value
-
-
-RuleName = Annotated[StrictStr, AfterValidator(_rule_name)]
+LabelName = Annotated[StrictStr, matching(rf"^{LABEL_NAME}$", LABEL_EXPECTED)]
+RuleName = Annotated[StrictStr, matching(RULE_NAME_PATTERN, RULE_NAME_EXPECTED)]
 
 
 def _matchers(value: Any) -> tuple[Matcher, ...]:

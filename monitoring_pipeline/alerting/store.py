@@ -8,7 +8,7 @@ alert state across processes: it is the first statement of every such transactio
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -149,13 +149,16 @@ def save_state(connection: Connection, name: str, value: Any, now: datetime) -> 
         upsert(connection, alert_engine_state, [{"name": name, "value": text, "updated_at": now}], ("name",))
 
 
+def _rows_in(connection: Connection, query: Any, column: Any, keys: Iterable[Any]) -> Iterator[Any]:
+    """``query`` restricted to ``column IN keys``, a chunk of keys per statement."""
+    wanted = list(dict.fromkeys(keys))
+    for start in range(0, len(wanted), _CHUNK):
+        yield from connection.execute(query.where(column.in_(wanted[start:start + _CHUNK])))
+
+
 def open_alerts_by_fingerprint(connection: Connection, fingerprints: Iterable[str]) -> dict[str, AlertRow]:
-    found: dict[str, AlertRow] = {}
-    keys = list(dict.fromkeys(fingerprints))
-    for start in range(0, len(keys), _CHUNK):
-        for row in connection.execute(select(alerts).where(alerts.c.open_fingerprint.in_(keys[start:start + _CHUNK]))):
-            found[row.fingerprint] = _from_row(row)
-    return found
+    return {row.fingerprint: _from_row(row)
+            for row in _rows_in(connection, select(alerts), alerts.c.open_fingerprint, fingerprints)}
 
 
 def open_alerts(connection: Connection, rules: Sequence[str] | None = None) -> list[AlertRow]:
@@ -166,12 +169,7 @@ def open_alerts(connection: Connection, rules: Sequence[str] | None = None) -> l
 
 
 def alerts_by_id(connection: Connection, ids: Iterable[int]) -> dict[int, AlertRow]:
-    found: dict[int, AlertRow] = {}
-    keys = list(dict.fromkeys(ids))
-    for start in range(0, len(keys), _CHUNK):
-        for row in connection.execute(select(alerts).where(alerts.c.id.in_(keys[start:start + _CHUNK]))):
-            found[row.id] = _from_row(row)
-    return found
+    return {row.id: _from_row(row) for row in _rows_in(connection, select(alerts), alerts.c.id, ids)}
 
 
 def alert_by_id(connection: Connection, alert_id: int) -> AlertRow | None:
@@ -308,13 +306,8 @@ def _group_from_row(row: Any) -> GroupRow:
 
 
 def groups_by_key(connection: Connection, keys: Iterable[str]) -> dict[str, GroupRow]:
-    found: dict[str, GroupRow] = {}
-    wanted = list(dict.fromkeys(keys))
-    for start in range(0, len(wanted), _CHUNK):
-        for row in connection.execute(select(alert_groups).where(
-                alert_groups.c.group_key.in_(wanted[start:start + _CHUNK]))):
-            found[row.group_key] = _group_from_row(row)
-    return found
+    return {row.group_key: _group_from_row(row)
+            for row in _rows_in(connection, select(alert_groups), alert_groups.c.group_key, keys)}
 
 
 def due_groups(connection: Connection, now: datetime) -> list[GroupRow]:
@@ -342,24 +335,18 @@ def remove_members(connection: Connection, group_key: str, alert_ids: Iterable[i
             alert_group_members.c.group_key == group_key, alert_group_members.c.alert_id.in_(ids))))
 
 
+_MEMBERS = select(alert_group_members.c.group_key, alert_group_members.c.alert_id)
+
+
 def members(connection: Connection, group_keys: Iterable[str]) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {}
-    keys = list(dict.fromkeys(group_keys))
-    for start in range(0, len(keys), _CHUNK):
-        for key, alert_id in connection.execute(
-                select(alert_group_members.c.group_key, alert_group_members.c.alert_id)
-                .where(alert_group_members.c.group_key.in_(keys[start:start + _CHUNK]))
-                .order_by(alert_group_members.c.alert_id)):
-            found.setdefault(key, []).append(alert_id)
-    return found
+    for key, alert_id in _rows_in(connection, _MEMBERS, alert_group_members.c.group_key, group_keys):
+        found.setdefault(key, []).append(alert_id)
+    return {key: sorted(ids) for key, ids in found.items()}
 
 
 def groups_of_alerts(connection: Connection, alert_ids: Iterable[int]) -> dict[int, list[str]]:
     found: dict[int, list[str]] = {}
-    ids = list(dict.fromkeys(alert_ids))
-    for start in range(0, len(ids), _CHUNK):
-        for key, alert_id in connection.execute(
-                select(alert_group_members.c.group_key, alert_group_members.c.alert_id)
-                .where(alert_group_members.c.alert_id.in_(ids[start:start + _CHUNK]))):
-            found.setdefault(alert_id, []).append(key)
+    for key, alert_id in _rows_in(connection, _MEMBERS, alert_group_members.c.alert_id, alert_ids):
+        found.setdefault(alert_id, []).append(key)
     return found

@@ -175,21 +175,27 @@ def _person(by: str | None) -> str:
         return "unknown"
 
 
+def _act(action_name: str, alert_id: int, by: str | None, comment: str, refused: tuple[str, ...]) -> None:
+    """Acknowledge or resolve through the engine, in one transaction; a refusal is an error line."""
+    from monitoring_pipeline.alerting import actions
+
+    config = _config(required=False)
+    action = getattr(actions, action_name)
+    with _database(write=True) as connection:
+        outcome = action(connection, alert_id, _person(by), comment, _now(), config=config)
+    message = actions.outcome_message(outcome, alert_id)
+    if outcome in refused:
+        raise click.ClickException(message)
+    click.echo(message)
+
+
 @alerts.command("ack")
 @click.argument("alert_id", type=int)
 @click.option("--by", help="Who acknowledges (default: your user name).")
 @click.option("--comment", default="", help="Why, or what you are doing about it.")
 def ack_command(alert_id: int, by: str | None, comment: str) -> None:
     """Acknowledge an alert: reminders and escalation stop, every receiver that was told hears it."""
-    from monitoring_pipeline.alerting.actions import acknowledge, outcome_message
-
-    config = _config(required=False)
-    with _database(write=True) as connection:
-        outcome = acknowledge(connection, alert_id, _person(by), comment, _now(), config=config)
-    message = outcome_message(outcome, alert_id)
-    if outcome in ("not_found", "pending"):
-        raise click.ClickException(message)
-    click.echo(message)
+    _act("acknowledge", alert_id, by, comment, refused=("not_found", "pending"))
 
 
 @alerts.command("resolve")
@@ -198,15 +204,7 @@ def ack_command(alert_id: int, by: str | None, comment: str) -> None:
 @click.option("--comment", default="", help="Why.")
 def resolve_command(alert_id: int, by: str | None, comment: str) -> None:
     """Resolve an event alert (a D&B company event, a failover) by hand."""
-    from monitoring_pipeline.alerting.actions import outcome_message, resolve
-
-    config = _config(required=False)
-    with _database(write=True) as connection:
-        outcome = resolve(connection, alert_id, _person(by), comment, _now(), config=config)
-    message = outcome_message(outcome, alert_id)
-    if outcome in ("not_found", "not_an_event"):
-        raise click.ClickException(message)
-    click.echo(message)
+    _act("resolve", alert_id, by, comment, refused=("not_found", "not_an_event"))
 
 
 def _duration(value: str) -> float:
