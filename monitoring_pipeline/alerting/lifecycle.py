@@ -100,9 +100,8 @@ class Lifecycle:
                 found[key] = self._event(connection, row, key, obs, labels, rule, now, changes)
             elif obs.active:
                 found[key] = self._holding(connection, row, key, obs, labels, rule, now, changes)
-            elif row is not None:
+            elif row is not None:  # details and annotations stay those of the condition that fired it
                 self._not_holding(row, obs.at, now, obs.value, obs.details, changes)
-                self._update(row, obs, labels, rule)
         changes.insert_new(connection)
 
     def _holding(self, connection: Connection, row: AlertRow | None, key: str, obs: Observation,

@@ -152,10 +152,10 @@ def show_command(alert_id: int, as_json: bool) -> None:
         click.echo(f"  acked      {_when(row.acknowledged_at)} UTC by {row.acknowledged_by}{comment}")
     if row.resolved_at:
         click.echo(f"  resolved   {_when(row.resolved_at)} UTC" + (f" by {row.resolved_by}" if row.resolved_by else ""))
-    click.echo("  labels     " + ", ".join(f"{k}={v}" for k, v in sorted(row.labels.items())))
+    click.echo("  labels     " + ", ".join(f"{k}={v}" for k, v in sorted(row.labels.items()) if v))
     for name, text in sorted(row.annotations.items()):
         if name != "summary":
-            click.echo(f"  {name:<10} " + text.replace("\n", "\n             "))
+            click.echo(f"  {name:<10} " + text.replace("\n", "\n" + " " * 13))
     for group in detail.groups:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(group["labels"].items())) or "(one group)"
         told = ", ".join(group["told"]) or "nobody yet"

@@ -37,7 +37,8 @@ def build_evaluation_sensor(settings: ProjectSettings) -> dg.SensorDefinition:
         alert_engine = alerting.engine(engine)
         with engine.connect() as connection:
             failed_jobs = open_failed_jobs(connection)
-        check_keys = list(context.repository_def.asset_checks_defs_by_key) if context.repository_def else []
+        # Every check of the code location, those declared inside multi-assets (check_specs) too.
+        check_keys = list(context.repository_def.asset_graph.asset_check_keys) if context.repository_def else []
         report = alert_engine.evaluate(collect_inputs(context.instance, check_keys, failed_jobs))
         for line in report.transitions[:_TRANSITIONS_LOGGED]:
             context.log.info(line)
