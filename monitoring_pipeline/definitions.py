@@ -6,6 +6,7 @@ with a message naming the file or variable: the project refuses to start rather 
 
 import dagster as dg
 
+from monitoring_pipeline.defs.alerting.definitions import alerting_definitions
 from monitoring_pipeline.defs.alerting.delivery import delivery_definitions
 from monitoring_pipeline.defs.dnb.definitions import dnb_definitions
 from monitoring_pipeline.defs.integrations.definitions import integration_definitions
@@ -27,4 +28,5 @@ defs = dg.Definitions.merge(
     integration_definitions(settings, partitions, load_integrations(settings.integrations_file)),
     report_definitions(settings, partitions),
     delivery_definitions(settings),
+    alerting_definitions(settings, partitions),
 )

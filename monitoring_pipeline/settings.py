@@ -101,6 +101,7 @@ class ProjectSettings:
     tick_budget_seconds: float = 35.0
     run_interval_seconds: int = 300
     landing_max_age_minutes: float = 30.0
+    alert_evaluation_interval_seconds: int = 15  # ALERT_EVALUATION_INTERVAL_SECONDS: alert_evaluation_sensor's cadence
     database_url_from_env: bool = False  # then resources pass DATABASE_URL as an EnvVar, never its value
     dnb: DnbSettings = field(default_factory=DnbSettings)
     ops: OpsSettings = field(default_factory=OpsSettings)
@@ -132,6 +133,8 @@ class ProjectSettings:
             tick_budget_seconds=_number(env, "DNB_TICK_BUDGET_SECONDS", 35, minimum=1, maximum=50),
             run_interval_seconds=int(_number(env, "DNB_RUN_INTERVAL_SECONDS", 300, minimum=0)),
             landing_max_age_minutes=_number(env, "DNB_LANDING_MAX_AGE_MINUTES", 30, minimum=1),
+            alert_evaluation_interval_seconds=int(_number(env, "ALERT_EVALUATION_INTERVAL_SECONDS", 15, minimum=5,
+                                                          maximum=300)),
             registrations_dir=_path(env, ENV_REGISTRATIONS_DIR, _bundled("config/registrations")),
             destinations_file=_optional_file(env, ENV_DESTINATIONS, PROJECT_ROOT / "config" / "destinations.yaml"),
             integrations_file=_path(env, ENV_INTEGRATIONS_CONFIG, _bundled("config/integrations.yaml")),

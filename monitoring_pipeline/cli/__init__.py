@@ -17,9 +17,11 @@ def main() -> None:
 
 
 def _register() -> None:
-    from monitoring_pipeline.cli import database, demo, fakes, prod_local, serve, status
+    from monitoring_pipeline.cli import alert_delivery, alerts, database, demo, fakes, prod_local, serve, status
 
-    for module in (fakes, demo, database, status, serve, prod_local):
+    for command in alert_delivery.ALERTS_SUBCOMMANDS:  # `alerts deliveries`, `alerts test`
+        alerts.alerts.add_command(command)
+    for module in (fakes, demo, database, status, alerts, serve, prod_local):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -27,6 +27,7 @@ from monitoring_pipeline.settings import PROJECT_ROOT
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
 DEMO_SANDBOX_SCENARIO = PROJECT_ROOT / "config" / "sandbox.demo.yaml"
 DEMO_INTEGRATIONS_CONFIG = PROJECT_ROOT / "config" / "integrations.demo.yaml"
+DEMO_ALERTING_CONFIG = PROJECT_ROOT / "config" / "alerting.demo.yaml"
 SANDBOX_OAUTH_SECRET_ENV = "SANDBOX_OAUTH_CLIENT_SECRET"
 DEMO_SANDBOX_OAUTH_CLIENT = "demo-client"
 DEMO_API_KEY_ENV = "CLEARBIT_API_KEY"  # read by config/integrations.demo.yaml
@@ -110,6 +111,7 @@ def demo_services_environment(emulator_url: str, client_id: str, client_secret: 
         "DNB_CLIENT_SECRET": client_secret,
         "SANDBOX_URL": sandbox_url,
         "INTEGRATIONS_CONFIG": os.environ.get("INTEGRATIONS_CONFIG", str(DEMO_INTEGRATIONS_CONFIG)),
+        "ALERTING_CONFIG": os.environ.get("ALERTING_CONFIG", str(DEMO_ALERTING_CONFIG)),
     }
     # The probes authenticate with the secret the sandbox was given (its environment, else the default).
     oauth_secret = scenario.oauth_clients.get(DEMO_SANDBOX_OAUTH_CLIENT)

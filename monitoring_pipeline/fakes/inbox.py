@@ -421,7 +421,7 @@ class LocalInbox:
         self.stop()
 
     def environment(self) -> dict[str, str]:
-        """The variables the demo's receivers name (config/alerting.demo-receivers.yaml)."""
+        """The variables the demo's receivers name (config/alerting.demo.yaml)."""
         base = self.receiver.url
         return {
             "DEMO_INBOX_URL": base,

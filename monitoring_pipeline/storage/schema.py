@@ -567,3 +567,130 @@ integration_pings = Table(
     Index("ix_integration_pings_integration", "integration", "received_at"),
     Index("ix_integration_pings_received_at", "received_at"),
 )
+
+# -- alert engine (migration 0007) ------------------------------------------------------------------------------
+
+# Every alert, open or resolved: pending -> firing -> acknowledged -> resolved; silenced and inhibited are flags.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False),  # stable: rule + identity labels
+    Column("open_fingerprint", String(64), unique=True),  # the fingerprint while not resolved: one open alert each
+    Column("rule", String(64), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | firing | acknowledged | resolved
+    Column("is_event", Boolean, nullable=False),  # resolved by acknowledgement or after resolve_after
+    Column("labels", Text, nullable=False),  # JSON {name: value}
+    Column("annotations", Text, nullable=False),  # JSON, rendered
+    Column("details", Text, nullable=False),  # JSON: what the source found
+    Column("value", Float),
+    Column("silenced", Boolean, nullable=False),
+    Column("inhibited", Boolean, nullable=False),
+    Column("muted_by", Text),  # why silenced/inhibited: "silence 4", "inhibited by alert 17", "maintenance ..."
+    Column("condition", Boolean, nullable=False),  # the source's last verdict: does the condition hold?
+    Column("active_streak", Integer, nullable=False),  # consecutive observations holding
+    Column("inactive_streak", Integer, nullable=False),  # consecutive observations not holding
+    Column("event_count", Integer, nullable=False),  # events merged into this alert (event rules)
+    Column("active_since", UtcDateTime(), nullable=False),
+    Column("last_observed_at", UtcDateTime(), nullable=False),
+    Column("fire_at", UtcDateTime()),  # pending: fires then if the condition still holds (`for`)
+    Column("clear_at", UtcDateTime()),  # resolves then: keep_firing_for ran out, or an event's resolve_after
+    Column("fired_at", UtcDateTime()),
+    Column("acknowledged_at", UtcDateTime()),
+    Column("acknowledged_by", String(128)),
+    Column("acknowledgement_comment", Text),
+    Column("resolved_at", UtcDateTime()),
+    Column("resolved_by", String(128)),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_alerts_state", "state"),
+    Index("ix_alerts_rule_state", "rule", "state"),
+    Index("ix_alerts_fire_at", "fire_at"),
+    Index("ix_alerts_clear_at", "clear_at"),
+    Index("ix_alerts_fired_at", "fired_at"),
+    Index("ix_alerts_fingerprint", "fingerprint"),
+)
+
+# Append-only history of every alert: transitions, flags, notifications decided, who acknowledged and why.
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    Column("alert_id", _BIGINT_ID, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("event", String(32), nullable=False),  # pending | firing | acknowledged | resolved | notified | ...
+    Column("detail", Text, nullable=False),
+    Column("actor", String(128)),  # who: a person for acknowledgements and silences, else the engine
+    Index("ix_alert_events_alert", "alert_id", "id"),
+    Index("ix_alert_events_at", "at"),
+)
+
+# One row per alert group (route + group_by values): its notification log per receiver and its escalation.
+alert_groups = Table(
+    "alert_groups",
+    metadata,
+    Column("group_key", String(64), primary_key=True),
+    Column("route", Text, nullable=False),  # the route's key (its matcher chain), to find it in the config
+    Column("receiver", String(64)),  # the route's receiver when the group formed
+    Column("group_labels", Text, nullable=False),  # JSON
+    Column("state", String(16), nullable=False),  # active | idle (every alert resolved and told)
+    Column("sequence", Integer, nullable=False),  # decisions so far: part of each notification's idempotency key
+    Column("next_flush_at", UtcDateTime()),  # group_wait, then every group_interval while active
+    Column("notified", Text, nullable=False),  # JSON {receiver: {"firing": [ids], "resolved": [ids], "at": iso}}
+    Column("told", Text, nullable=False),  # JSON [receivers told since the group became active]
+    Column("rearm", Boolean, nullable=False),  # an acknowledgement lapsed: remind at the next flush
+    Column("escalation_policy", String(64)),
+    Column("escalation_state", String(16), nullable=False),  # none | running | acknowledged | completed
+    Column("escalation_level", Integer, nullable=False),  # levels reached in the current cycle
+    Column("escalation_cycle", Integer, nullable=False),  # repeats done
+    Column("escalation_started_at", UtcDateTime()),
+    Column("next_escalation_at", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_alert_groups_next_flush_at", "next_flush_at"),
+    Index("ix_alert_groups_next_escalation_at", "next_escalation_at"),
+)
+
+# Which alerts are in which group (an alert reaches several groups through `continue`).
+alert_group_members = Table(
+    "alert_group_members",
+    metadata,
+    Column("group_key", String(64), primary_key=True),
+    Column("alert_id", _BIGINT_ID, primary_key=True),
+    Index("ix_alert_group_members_alert", "alert_id"),
+)
+
+# Silences: label matchers muting notifications between two times, with who and why.
+alert_silences = Table(
+    "alert_silences",
+    metadata,
+    Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    Column("matchers", Text, nullable=False),  # JSON ["name=value", "name=~regex", ...]
+    Column("starts_at", UtcDateTime(), nullable=False),
+    Column("ends_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expired_by", String(128)),  # ended early (unsilence)
+    Index("ix_alert_silences_ends_at", "ends_at"),
+)
+
+# The engine's cursors and bookkeeping (source watermarks, last evaluation), written with the transitions.
+alert_engine_state = Table(
+    "alert_engine_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),  # JSON
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# Observations handed in from outside the evaluation (the run-failure sensor), read once by the engine.
+alert_inbox = Table(
+    "alert_inbox",
+    metadata,
+    Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),  # run_failure
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON
+)

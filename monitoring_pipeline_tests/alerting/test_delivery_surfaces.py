@@ -117,22 +117,23 @@ def test_the_demo_inbox_shows_every_channels_messages(tmp_path, monkeypatch, sql
     with LocalInbox(tmp_path / "inbox") as inbox:
         for name, value in inbox.environment().items():
             monkeypatch.setenv(name, value)
-        demo = (PROJECT_ROOT / "config" / "alerting.demo-receivers.yaml").read_text(encoding="utf-8")
+        demo = (PROJECT_ROOT / "config" / "alerting.demo.yaml").read_text(encoding="utf-8")
         demo = demo.replace("127.0.0.1:8768", inbox.receiver.url.removeprefix("http://"))
         demo = demo.replace("port: 8025", f"port: {inbox.mail.port}")
         config = tmp_path / "alerting.yaml"
         config.write_text(demo, encoding="utf-8")
         receivers = load_receivers(config)
-        enqueue_all(sqlite_engine, group("trigger", receiver="demo-oncall"), group("trigger", receiver="demo-team"))
+        enqueue_all(sqlite_engine, group("trigger", receiver="demo-oncall"), group("trigger", receiver="demo-team"),
+                    group("trigger", receiver="demo-lead"))
         report = deliver_due(sqlite_engine, receivers, budget_seconds=15, pacer=Pacer())
-        assert report.delivered == 2 and report.attempts == 7
+        assert report.delivered == 3 and report.attempts == 7
     files = sorted(p.name for p in (tmp_path / "inbox").iterdir())
     assert len([f for f in files if f.endswith(".eml")]) == 1
     assert len([f for f in files if f.endswith(".json")]) == 6
     index = (tmp_path / "inbox" / "index.txt").read_text(encoding="utf-8").splitlines()
     assert len(index) == 7
     assert all("stripe is DOWN" in line or "integration_down" in line for line in index), index
-    assert any("email" in line and "(to oncall@demo.localhost)" in line for line in index)
+    assert any("email" in line and "(to lead@demo.localhost)" in line for line in index)
     slack = json.loads(next((tmp_path / "inbox").glob("*-slack.json")).read_text(encoding="utf-8"))
     assert slack["body"]["text"] == "[FIRING:2] CRITICAL: stripe is DOWN (+1 more)"
     assert "x-webhook-signature" not in json.loads(next((tmp_path / "inbox").glob("*-webhook.json")).read_text())[

@@ -47,7 +47,7 @@ def test_every_resource_builds_from_the_environment(fake_environment, admin, tmp
     admin.create_registration("ENV_REF")
     resources = fake_environment.resources
     assert set(resources) == {"dnb", "database", "storage", "registrations", "integrations", "reports",
-                              "alert_delivery"}
+                              "alert_delivery", "alerting"}
     with dg.build_resources(resources) as built:
         assert built.dnb.get_client().list_registrations() == ["ENV_REF"]
         assert str(built.database.get_engine().url) == f"sqlite:///{tmp_path / 'home' / 'project.db'}"
