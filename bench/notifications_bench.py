@@ -48,7 +48,7 @@ from monitoring_pipeline.dnb.models import NotificationPage
 from monitoring_pipeline.dnb.timestamps import format_millis
 from monitoring_pipeline.notifications.company_changes import changes_summary
 from monitoring_pipeline.notifications.day_tables import build_day_tables
-from monitoring_pipeline.notifications.exports import ExportSettings, export_day, verify_day
+from monitoring_pipeline.notifications.files import ExportSettings, export_day, verify_day
 from monitoring_pipeline.notifications.landing import land_page, land_registration
 from monitoring_pipeline.notifications.metrics import day_metrics
 from monitoring_pipeline.notifications.quality import duplicate_notifications, invalid_landed_rows, malformed_duns

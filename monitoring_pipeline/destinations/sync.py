@@ -1,9 +1,10 @@
 """Keep a remote destination's day in step with the local day: one piece of logic for SFTP and S3.
 
-The local day is what ``notification_files`` wrote and recorded (manifest rows of destination ``local``),
-restricted to the formats the destination takes, with gzip converted when the destination wants it
-otherwise. The destination's own manifest rows (``destination = <name>``) record each copy's size,
-sha256 and the sha256 of the local file it came from, each row written right after its file landed.
+The local day is what ``notification_files`` and ``company_changes`` wrote and recorded (manifest rows of
+destination ``local``): the page files in the formats the destination takes, with gzip converted when the
+destination wants it otherwise, and the day's company_changes Parquet file when it takes ``parquet``. The
+destination's own manifest rows (``destination = <name>``) record each copy's size, sha256 and the sha256 of
+the local file it came from, each row written right after its file landed.
 
 - Every run lists the remote day (sizes only) and uploads what is missing there, differs in size, or
   whose local file changed since it was copied. Nothing else is read: a re-run uploads nothing.
@@ -23,27 +24,30 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from monitoring_pipeline.destinations.base import RemoteStore, UploadHook
-from monitoring_pipeline.notifications.exports import (
+from monitoring_pipeline.notifications.files import (
+    LOCAL,
     PATHS_PREVIEW,
     ExportSettings,
+    ManifestRecord,
     ManifestWriter,
-    day_prefix,
+    day_prefixes,
+    day_records,
+    days_with_files,
     deterministic_gzip,
+    file_format,
+    format_suffix,
 )
 from monitoring_pipeline.storage.local_files import sha256_bytes
-from monitoring_pipeline.storage.schema import dnb_file_manifest
 
 log = logging.getLogger(__name__)
 
-LOCAL = "local"
 # A temporary file older than this belongs to an upload that died (uploads of one file take seconds).
 STALE_TEMP_SECONDS = 3600.0
 # Files are read and sent in batches of about this many bytes: memory stays flat on a large day.
 _BATCH_BYTES = 64 * 1024 * 1024
-_m = dnb_file_manifest.c
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ class DestinationFormat:
     gzip: bool = False
 
     def suffix(self, fmt: str) -> str:
-        return ExportSettings(base_path=".", formats=(fmt,), gzip=self.gzip).suffix(fmt)  # type: ignore[arg-type]
+        return format_suffix(fmt, self.gzip)
 
 
 @dataclass
@@ -91,49 +95,16 @@ class _Planned(NamedTuple):
     remote_gzip: bool
 
 
-class _Recorded(NamedTuple):
-    size: int
-    sha256: str
-    source_sha256: str | None
-
-
-def _split_format(name: str) -> tuple[str, bool]:
-    """(format, gzipped) from a file name such as ``notifications_..._001.csv.gz``."""
-    gzipped = name.endswith(".gz")
-    stem = name[:-3] if gzipped else name
-    return stem.rsplit(".", 1)[-1], gzipped
-
-
 def plan_day(engine: Engine, target: DestinationFormat, day: date) -> dict[str, _Planned]:
     """The remote path of every local file of ``day`` the destination takes."""
-    statement = select(_m.path, _m.reference, _m.notification_count, _m.sha256).where(
-        _m.destination == LOCAL,
-        _m.delivery_day == day,
-        _m.path.startswith(day_prefix(day) + "/", autoescape=True),
-    )
     planned: dict[str, _Planned] = {}
-    with engine.connect() as connection:
-        for row in connection.execute(statement):
-            fmt, local_gzip = _split_format(row.path)
-            if fmt not in target.formats:
-                continue
-            remote = row.path[: -len(_local_suffix(fmt, local_gzip))] + target.suffix(fmt)
-            remote_gzip = remote.endswith(".gz")
-            planned[remote] = _Planned(row.path, row.reference, row.notification_count, row.sha256,
-                                       local_gzip, remote_gzip)
+    for path, row in day_records(engine, LOCAL, day, day_prefixes(day)).items():
+        fmt, local_gzip = file_format(path)
+        if fmt not in target.formats:
+            continue
+        remote = path[: -len(format_suffix(fmt, local_gzip))] + target.suffix(fmt)
+        planned[remote] = _Planned(path, row.reference, row.count, row.sha256, local_gzip, remote.endswith(".gz"))
     return planned
-
-
-def _local_suffix(fmt: str, gzipped: bool) -> str:
-    return f".{fmt}.gz" if gzipped else f".{fmt}"
-
-
-def recorded_day(engine: Engine, destination: str, day: date) -> dict[str, _Recorded]:
-    statement = select(_m.path, _m.bytes, _m.sha256, _m.source_sha256).where(
-        _m.destination == destination, _m.delivery_day == day
-    )
-    with engine.connect() as connection:
-        return {r.path: _Recorded(r.bytes, r.sha256, r.source_sha256) for r in connection.execute(statement)}
 
 
 def lagging_days(engine: Engine, destination: str, target: DestinationFormat, since: date, before: date) -> list[date]:
@@ -141,15 +112,9 @@ def lagging_days(engine: Engine, destination: str, target: DestinationFormat, si
 
     Read from the two manifests alone (no call to the destination): what an incremental sync would upload.
     """
-    with engine.connect() as connection:
-        days = connection.execute(
-            select(_m.delivery_day).distinct()
-            .where(_m.destination == LOCAL, _m.delivery_day >= since, _m.delivery_day < before)
-            .order_by(_m.delivery_day)
-        ).scalars().all()
     lagging = []
-    for day in days:
-        recorded = recorded_day(engine, destination, day)
+    for day in days_with_files(engine, LOCAL, since, before):
+        recorded = day_records(engine, destination, day)
         for remote, plan in plan_day(engine, target, day).items():
             row = recorded.get(remote)
             if row is None or row.source_sha256 != plan.source_sha256:
@@ -160,10 +125,10 @@ def lagging_days(engine: Engine, destination: str, target: DestinationFormat, si
 
 def _day_state(
     engine: Engine, store: RemoteStore, target: DestinationFormat, day: date
-) -> tuple[dict[str, _Planned], dict[str, _Recorded], dict[str, int]]:
+) -> tuple[dict[str, _Planned], dict[str, ManifestRecord], dict[str, int]]:
     """What the destination should hold, what the manifest says it holds, and what it lists (path -> size)."""
-    listing = {f.path: f.size for f in store.list_files(day_prefix(day))}
-    return plan_day(engine, target, day), recorded_day(engine, store.name, day), listing
+    listing = {f.path: f.size for prefix in day_prefixes(day) for f in store.list_files(prefix)}
+    return plan_day(engine, target, day), day_records(engine, store.name, day), listing
 
 
 def _converted(data: bytes, plan: _Planned) -> bytes:
@@ -239,7 +204,8 @@ def sync_day(
         stale_rows = set(recorded) - set(planned)
         if stale_rows:
             writer.delete(stale_rows)
-        store.sweep_temporary(day_prefix(day), STALE_TEMP_SECONDS)
+        for prefix in day_prefixes(day):
+            store.sweep_temporary(prefix, STALE_TEMP_SECONDS)
     result.files_stored = len(planned)
     result.retries = store.retries - retries_before
     result.seconds = time.monotonic() - started
@@ -310,12 +276,3 @@ def verify_day(
     for remote in sorted(set(listing) - set(planned)):
         problems.append(f"{remote}: on {store.name} but not in the local day")
     return problems
-
-
-def stored_totals(engine: Engine, destination: str) -> tuple[int, int]:
-    """(files, bytes) the manifest records on ``destination`` over every day."""
-    with engine.connect() as connection:
-        files, size = connection.execute(
-            select(func.count(), func.coalesce(func.sum(_m.bytes), 0)).where(_m.destination == destination)
-        ).one()
-    return int(files), int(size)

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, create_engine, select, text
 from monitoring_pipeline.destinations.base import DestinationError
 from monitoring_pipeline.destinations.sftp import is_connection_loss, rename_unsupported
 from monitoring_pipeline.destinations.sync import DestinationFormat, recorded_day, sync_day, verify_day
-from monitoring_pipeline.notifications.exports import day_prefix
+from monitoring_pipeline.notifications.files import day_prefix
 from monitoring_pipeline.storage.database import create_db_engine, migrate
 from monitoring_pipeline.storage.schema import dnb_file_manifest
 from monitoring_pipeline_tests.conftest import POSTGRES_ADMIN_URL

@@ -25,13 +25,13 @@ from monitoring_pipeline.defs.shared.partitions import partition_days
 from monitoring_pipeline.defs.shared.resources import ProjectDatabaseResource
 from monitoring_pipeline.dnb.models import NOTIFICATION_TYPES
 from monitoring_pipeline.notifications.company_changes import changes_summary
-from monitoring_pipeline.notifications.company_state import company_status_counts, update_companies
 from monitoring_pipeline.notifications.day_tables import build_day_tables, day_row_counts
-from monitoring_pipeline.notifications.exports import export_day, verify_day
+from monitoring_pipeline.notifications.files import export_day, verify_day
 from monitoring_pipeline.notifications.landed_store import day_summary, landed_rows_of_type, quarantine_reasons
 from monitoring_pipeline.notifications.metrics import day_metrics
-from monitoring_pipeline.notifications.portfolio_sync import record_transfer_actions
+from monitoring_pipeline.notifications.monitored_companies import company_status_counts, update_companies
 from monitoring_pipeline.notifications.quality import duplicate_notifications, invalid_landed_rows, malformed_duns
+from monitoring_pipeline.notifications.registration_sync import record_transfer_actions
 from monitoring_pipeline.notifications.replay import replay_day
 
 

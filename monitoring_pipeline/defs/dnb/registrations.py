@@ -6,7 +6,7 @@ from monitoring_pipeline.defs.dnb.resources import DnbApiResource, Registrations
 from monitoring_pipeline.defs.dnb.specs import DNB_POOL, OWNERS, REGISTRATIONS_GROUP
 from monitoring_pipeline.defs.shared.metadata import markdown_table
 from monitoring_pipeline.defs.shared.resources import ProjectDatabaseResource
-from monitoring_pipeline.notifications.portfolio_sync import sync_all
+from monitoring_pipeline.notifications.registration_sync import sync_all
 
 
 @dg.asset(

@@ -11,7 +11,7 @@ from monitoring_pipeline.defs.shared.resources import database_url
 from monitoring_pipeline.dnb.client import PRODUCTION_BASE_URL, DnbClient
 from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
 from monitoring_pipeline.integrations.daily import record_calls
-from monitoring_pipeline.notifications.exports import ExportSettings
+from monitoring_pipeline.notifications.files import ExportSettings
 from monitoring_pipeline.notifications.registrations import RegistrationConfig, load_registrations
 from monitoring_pipeline.settings import ProjectSettings, state_dir
 from monitoring_pipeline.storage.database import shared_engine

@@ -17,7 +17,7 @@ from monitoring_pipeline.defs.shared.resources import ProjectDatabaseResource
 from monitoring_pipeline.destinations.catchup import CatchUpTarget, plan_catch_ups
 from monitoring_pipeline.destinations.config import S3Config, SftpConfig
 from monitoring_pipeline.notifications.landing import land_all
-from monitoring_pipeline.notifications.portfolio_sync import pending_transfer_count
+from monitoring_pipeline.notifications.registration_sync import pending_transfer_count
 from monitoring_pipeline.settings import ProjectSettings
 from monitoring_pipeline.storage.schema import dnb_landed_notifications
 

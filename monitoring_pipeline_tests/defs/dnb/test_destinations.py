@@ -21,7 +21,7 @@ from monitoring_pipeline.defs.dnb.sensors import build_catch_up_sensors
 from monitoring_pipeline.defs.dnb.specs import CATCH_UP_TRIGGER, LANDING_TRIGGER, TRIGGER_TAG
 from monitoring_pipeline.destinations.config import SftpConfig
 from monitoring_pipeline.destinations.status import destination_states
-from monitoring_pipeline.notifications.exports import day_prefix
+from monitoring_pipeline.notifications.files import day_prefix
 from monitoring_pipeline_tests.defs.dnb.pipeline import build_pipeline, today
 from monitoring_pipeline_tests.destinations.conftest import S3_KEY_ID, S3_SECRET
 from monitoring_pipeline_tests.destinations.sshd_server import free_port
