@@ -75,6 +75,7 @@ class SyncResult:
     seconds: float = 0.0
     paths: list[str] = field(default_factory=list)
     verified: dict[str, str] = field(default_factory=dict)  # sha256 read back from the destination (rebuilds)
+    planned: dict[str, str] = field(default_factory=dict)  # remote path -> sha256 of the local file it copies
 
     def add(self, other: SyncResult) -> None:
         for name in ("files_written", "bytes_written", "files_unchanged", "files_removed", "files_repaired",
@@ -82,6 +83,7 @@ class SyncResult:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.paths = (self.paths + other.paths)[:PATHS_PREVIEW]
         self.verified.update(other.verified)
+        self.planned.update(other.planned)
 
 
 class _Planned(NamedTuple):
@@ -153,6 +155,7 @@ def sync_day(
     retries_before = store.retries
     result = SyncResult()
     planned, recorded, listing = _day_state(engine, store, target, day)
+    result.planned = {remote: plan.source_sha256 for remote, plan in planned.items()}
 
     to_send: list[str] = []
     for remote, plan in sorted(planned.items()):
@@ -198,7 +201,8 @@ def sync_day(
         raise
 
     if rebuild:
-        extra = sorted(set(listing) - set(planned))
+        # A file a newer run added to the local day meanwhile is not extra: that run copies it.
+        extra = sorted(set(listing) - set(planned) - set(plan_day(engine, target, day)))
         store.delete(extra)
         result.files_removed = len(extra)
         stale_rows = set(recorded) - set(planned)
@@ -250,22 +254,27 @@ def verify_day(
     *,
     checksums: bool,
     known_digests: Mapping[str, str] | None = None,
+    copied: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Problems with the destination's copy of ``day`` compared with the local day and its manifest.
 
     Presence, sizes and recorded sources always; with ``checksums`` also the sha256 of every file as read
     back from the destination (``known_digests``: already read back by the sync, not read again).
+    ``copied`` (remote path -> local sha256, what a sync planned) limits the judgement to what that sync
+    copied: a local file added or rewritten by a newer run since is that run's to copy, not a problem.
     """
     known = dict(known_digests or {})
     planned, recorded, listing = _day_state(engine, store, target, day)
+    judged = planned if copied is None else {r: p for r, p in planned.items() if r in copied}
     problems: list[str] = []
-    for remote, plan in sorted(planned.items()):
+    for remote, plan in sorted(judged.items()):
         row = recorded.get(remote)
+        sources = {plan.source_sha256} | ({copied[remote]} if copied is not None else set())
         if remote not in listing:
             problems.append(f"{remote}: missing on {store.name}")
         elif row is None:
             problems.append(f"{remote}: on {store.name} but not recorded as copied")
-        elif row.source_sha256 != plan.source_sha256:
+        elif row.source_sha256 not in sources:
             problems.append(f"{remote}: older than the local file {plan.local_path}")
         elif listing[remote] != row.size:
             problems.append(f"{remote}: size on {store.name} differs from the manifest")
@@ -273,6 +282,6 @@ def verify_day(
             digest = known.get(remote) or store.sha256(remote)
             if digest != row.sha256:
                 problems.append(f"{remote}: sha256 on {store.name} differs from the manifest")
-    for remote in sorted(set(listing) - set(planned)):
+    for remote in sorted(set(listing) - set(planned) - set(copied or ())):
         problems.append(f"{remote}: on {store.name} but not in the local day")
     return problems

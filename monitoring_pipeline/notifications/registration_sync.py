@@ -363,6 +363,21 @@ def pending_transfer_count(engine: Engine, reference: str) -> int:
         )
 
 
+def newest_pending_transfer(engine: Engine, references: Sequence[str]) -> int:
+    """The id of the newest transfer action waiting for a decision in ``references`` (0 when none waits)."""
+    actions = dnb_portfolio_actions
+    if not references:
+        return 0
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(func.coalesce(func.max(actions.c.id), 0)).where(
+                    actions.c.reference.in_(list(references)), actions.c.status == PENDING
+                )
+            ).scalar_one()
+        )
+
+
 def _unrecorded_transfer_rows(engine: Engine, reference: str) -> list[Any]:
     landed = dnb_landed_notifications
     recorded = select(dnb_portfolio_actions.c.notification_key).where(dnb_portfolio_actions.c.reference == reference)

@@ -48,6 +48,7 @@ class Pipeline:
         self.partitions = partitions = daily_partitions(self.settings)
         built = build_notification_assets(partitions)
         self.day_assets = built.day_assets
+        self.file_assets = [built.notification_files, built.company_changes]  # what destinations copy
         self.companies = built.monitored_companies
         self.freshness = build_landing_freshness_check(self.settings, self.companies)
         self.sensor = build_landing_sensor(self.settings, partitions, self.day_assets, self.companies)

@@ -6,11 +6,14 @@ import json
 import shutil
 from datetime import timedelta
 
+import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, func, insert, select
 
 from monitoring_pipeline.defs.dnb.specs import LANDING_TRIGGER, TRIGGER_TAG
+from monitoring_pipeline.notifications.files import company_changes_path
 from monitoring_pipeline.storage.schema import (
+    dnb_company_changes,
     dnb_file_manifest,
     dnb_landed_notifications,
     dnb_notification_elements,
@@ -72,7 +75,12 @@ def test_a_sensor_triggered_run_writes_only_what_is_new_and_a_rebuild_changes_no
 
     files_after = pipeline.file_digests()
     assert set(files_before) < set(files_after)
-    assert all(files_after[name] == digest for name, digest in files_before.items())  # nothing rewritten
+    pages_before = {name: digest for name, digest in files_before.items() if name.startswith("notifications/")}
+    assert all(files_after[name] == digest for name, digest in pages_before.items())  # no page file rewritten
+    # The day's company_changes file is the one file rewritten: it now holds the new changes too.
+    changes = company_changes_path(day)
+    assert files_after[changes] != files_before[changes]
+    assert pq.read_metadata(pipeline.data_dir / changes).num_rows == _view_rows(pipeline, day)
 
     rebuild = pipeline.materialize_day(day, landing_run=False)
     assert rebuild.success
@@ -181,6 +189,13 @@ def test_monitored_companies_and_metrics_reflect_the_day(pipeline):
     assert metadata["dagster/row_count"].value == 6  # 3 DUNS in each of 2 registrations
     assert metadata["notifications_applied"].value == 240
     assert first.cursor
+
+
+def _view_rows(pipeline, day) -> int:
+    with pipeline.engine.connect() as connection:
+        return connection.execute(
+            select(func.count()).select_from(dnb_company_changes).where(dnb_company_changes.c.delivery_day == day)
+        ).scalar_one()
 
 
 def _strip_ids(rows):
