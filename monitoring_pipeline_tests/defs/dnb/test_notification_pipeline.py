@@ -18,6 +18,7 @@ from monitoring_pipeline.storage.schema import (
     dnb_landed_notifications,
     dnb_notification_elements,
     dnb_notifications,
+    dnb_quarantine,
 )
 from monitoring_pipeline_tests.defs.dnb.pipeline import build_pipeline, today
 
@@ -221,3 +222,65 @@ def test_landing_freshness_passes_after_a_tick_and_names_a_registration_never_pu
     evaluation = _check(stale, "landing_freshness")
     assert not evaluation.passed
     assert "LATE_REF: never pulled successfully" in evaluation.metadata["examples"].value
+
+
+# ---- snapshots: a real mismatch inside the run's snapshot still fails ---------------------------------------
+
+
+def test_a_table_row_nothing_landed_fails_rows_match_landed_and_blocks_downstream(pipeline):
+    pipeline.tick()
+    day = today()
+    assert pipeline.materialize_day(day, landing_run=True).success
+    with pipeline.engine.begin() as connection:  # a row no landed notification explains, inside every snapshot
+        connection.execute(insert(dnb_notifications).values(
+            notification_key="e" * 64, reference="E2E_A", duns="123456789", notification_type="UPDATE",
+            delivery_ts=pipeline.table_rows(day)[0][0].delivery_ts, delivery_day=day, element_count=0, landed_id=1,
+        ))
+    pipeline.admin.generate("E2E_A", 3)
+    request = next(r for r in pipeline.tick().run_requests if r.partition_key == day.isoformat())
+
+    result = pipeline.materialize_day(day, landing_run=True, tags=request.tags)
+
+    rows_match = _check(result, "rows_match_landed")
+    assert not rows_match.passed
+    assert f"{day}: 243 landed, 244 rows" in rows_match.metadata["examples"].value
+    assert rows_match.metadata["landed_up_to"].value == int(request.tags["monitoring_pipeline/landed_up_to"])
+    assert not result.asset_materializations_for_node("company_changes")
+    assert not result.asset_materializations_for_node("notification_metrics")
+
+
+def test_an_altered_file_fails_files_match_landed(pipeline):
+    pipeline.tick()
+    day = today()
+    assert pipeline.materialize_day(day, landing_run=True).success
+    page = sorted((pipeline.data_dir / "notifications").rglob("*.json"))[0]
+    page.write_bytes(page.read_bytes()[:-20])
+
+    result = pipeline.materialize_day(day, landing_run=True)
+
+    files_match = _check(result, "files_match_landed")
+    assert not files_match.passed
+    assert "size differs from the manifest" in files_match.metadata["examples"].value
+
+
+# ---- quarantine ------------------------------------------------------------------------------------------
+
+
+def test_a_delivery_with_nothing_valid_requests_its_days_checks_again(pipeline):
+    first = pipeline.tick()
+    day = today()
+    assert pipeline.materialize_day(day, landing_run=True).success
+    pipeline.admin.queue("E2E_B", [{"type": "UPDATE", "organization": {"duns": "12-34"}, "elements": []}])
+
+    again = pipeline.tick(first.cursor, run_interval_seconds=0)
+
+    [request] = [r for r in again.run_requests if r.partition_key == day.isoformat()]
+    assert request.run_key != next(r.run_key for r in first.run_requests if r.partition_key == day.isoformat())
+    result = pipeline.materialize_day(day, landing_run=True, tags=request.tags)
+    quarantine = _check(result, "quarantine_empty")
+    assert not quarantine.passed and quarantine.severity.value == "WARN"
+    assert quarantine.metadata["quarantined"].value == 1
+    assert "E2E_B: organization: Value error, DUNS must be" in quarantine.metadata["reasons"].value
+    with pipeline.engine.connect() as connection:  # what an alert about it needs: day, registration, reason
+        row = connection.execute(select(dnb_quarantine)).one()
+    assert (row.delivery_day, row.reference) == (day, "E2E_B") and "DUNS must be" in row.reason
