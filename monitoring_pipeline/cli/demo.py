@@ -16,7 +16,7 @@ from monitoring_pipeline.cli.fakes import emulator_config, emulator_options, loa
 from monitoring_pipeline.dnb.emulator import EmulatorServer
 from monitoring_pipeline.dnb.emulator.demo import seed_demo
 from monitoring_pipeline.sandbox import SandboxConfig, SandboxServer
-from monitoring_pipeline.settings import PROJECT_ROOT
+from monitoring_pipeline.settings import ENV_PARTITIONS_START, PROJECT_ROOT, recorded_first_day
 
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
 DEMO_SANDBOX_SCENARIO = PROJECT_ROOT / "config" / "sandbox.demo.yaml"
@@ -105,6 +105,9 @@ def _run_dagster_dev(services: dict[str, str], dagster_home: Path, port: int) ->
         "MONITORING_PIPELINE_DATA_DIR": os.environ.get("MONITORING_PIPELINE_DATA_DIR", str(Path("data").resolve())),
         "DNB_RUN_INTERVAL_SECONDS": os.environ.get("DNB_RUN_INTERVAL_SECONDS", "60"),
         "NOTIFICATION_FORMATS": os.environ.get("NOTIFICATION_FORMATS", "json,csv,parquet"),
+        # The emulator holds nothing older than the demo's first day: no empty partitions before it.
+        ENV_PARTITIONS_START: os.environ.get(ENV_PARTITIONS_START)
+        or recorded_first_day(home / "monitoring_pipeline").isoformat(),
     }
     command = [sys.executable, "-m", "dagster", "dev", "-m", "monitoring_pipeline.definitions", "-p", str(port)]
     click.echo(f"Starting Dagster on http://127.0.0.1:{port} (DAGSTER_HOME={home})")
