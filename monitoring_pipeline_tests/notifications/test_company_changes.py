@@ -129,3 +129,48 @@ def test_a_day_without_changes_has_no_file_and_a_stale_one_goes(engine, tmp_path
     assert not (settings.base_path / PATH).exists() and day_records(engine, "local", DAY) == {}
 
 
+
+
+def test_an_incremental_run_appends_and_gives_the_bytes_a_rebuild_gives(engine, tmp_path, monkeypatch):
+    from monitoring_pipeline.notifications import company_changes
+
+    monkeypatch.setattr(company_changes, "ROW_GROUP_ROWS", 7)  # several full row groups and a partial one
+    _tabled_day(engine, pages=2)
+    settings = ExportSettings(tmp_path / "out")
+    write_changes_file(engine, settings, DAY, incremental=True)  # no file yet: written whole
+    land(engine, 25, at=NOON + timedelta(hours=1), reference="REF_A", seed=21, types={"UPDATE": 1})
+    build_day_tables(engine, DAY, rebuild=False)
+
+    appended = write_changes_file(engine, settings, DAY, incremental=True)
+    rebuilt = write_changes_file(engine, ExportSettings(tmp_path / "rebuilt"), DAY)
+
+    assert appended.appended and appended.appended == rebuilt.changes - (appended.changes - appended.appended)
+    assert (settings.base_path / PATH).read_bytes() == (tmp_path / "rebuilt" / PATH).read_bytes()
+    assert pq.read_table(settings.base_path / PATH).to_pylist() == _view(engine)
+    assert (appended.changes, appended.companies, appended.top_elements) == (
+        rebuilt.changes, rebuilt.companies, rebuilt.top_elements)
+
+
+def test_a_change_landed_before_the_files_last_row_makes_an_incremental_run_rebuild(engine, tmp_path):
+    _tabled_day(engine, pages=2)
+    settings = ExportSettings(tmp_path / "out")
+    write_changes_file(engine, settings, DAY)
+    land(engine, 10, at=NOON - timedelta(hours=1), reference="REF_A", seed=31, types={"UPDATE": 1})  # a late replay
+    build_day_tables(engine, DAY, rebuild=False)
+
+    result = write_changes_file(engine, settings, DAY, incremental=True)
+
+    assert result.appended is None  # written whole
+    assert pq.read_table(settings.base_path / PATH).to_pylist() == _view(engine)
+
+
+def test_an_altered_file_is_rewritten_whole_by_an_incremental_run(engine, tmp_path):
+    _tabled_day(engine, pages=2)
+    settings = ExportSettings(tmp_path / "out")
+    write_changes_file(engine, settings, DAY)
+    before = (settings.base_path / PATH).read_bytes()
+    (settings.base_path / PATH).write_bytes(before[:100])
+
+    result = write_changes_file(engine, settings, DAY, incremental=True)
+
+    assert result.appended is None and (settings.base_path / PATH).read_bytes() == before

@@ -224,16 +224,21 @@ def build_notification_assets(partitions: dg.DailyPartitionsDefinition) -> Notif
         """Element-level changes flattened for analysis (DUNS, element path, previous, current, change time,
         notification type): the dnb_company_changes view over notifications_table, and the day's file
         company_changes/YYYY/MM/DD/company_changes_YYYYMMDD.parquet (one row per change of the run's snapshot,
-        in delivery order, the columns of the per-page CSV/Parquet files), rewritten atomically by every run."""
+        in delivery order, the columns of the per-page CSV/Parquet files), written atomically: sensor runs append the
+        new changes, backfills rebuild it."""
         engine, export = database.get_engine(), storage.export_settings()
         snapshot = day_run_snapshot(context, engine)
-        files = [write_changes_file(engine, export, day, snapshot=snapshot) for day in partition_days(context)]
+        incremental = is_landing_run(context)
+        files = [write_changes_file(engine, export, day, snapshot=snapshot, incremental=incremental)
+                 for day in partition_days(context)]
         top = files[-1].top_elements if files else []
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": sum(f.changes for f in files),
                 "companies_changed": sum(f.companies for f in files),
                 "bytes_written": sum(f.bytes_written for f in files),
+                "changes_appended": sum(f.appended or 0 for f in files),
+                "mode": "incremental" if incremental else "rebuild",
                 "view": "dnb_company_changes",
                 "files": dg.MetadataValue.md("\n".join(f"- `{f.path}`" for f in files if f.path) or "_none_"),
                 "top_elements": markdown_table([{"element": e, "changes": n} for e, n in top]),
