@@ -21,16 +21,10 @@ from monitoring_pipeline.notifications.company_state import STATUSES, CompanySta
 from monitoring_pipeline.notifications.landing import land_page
 from monitoring_pipeline.notifications.monitored_companies import company_status_counts, update_companies
 from monitoring_pipeline.storage.schema import dnb_companies, dnb_landed_notifications
-from monitoring_pipeline_tests.notifications.company_notifications import (
-    DUNS,
-    OTHER,
-    REF,
-    SEED_BLOCK,
-    T0,
-    change,
-    transfer,
-    update,
-)
+from monitoring_pipeline_tests.notifications import company_notifications as notes
+
+DUNS, OTHER, REF, SEED_BLOCK, T0 = notes.DUNS, notes.OTHER, notes.REF, notes.SEED_BLOCK, notes.T0
+change, transfer, update = notes.change, notes.transfer, notes.update
 
 _clock = iter(range(1, 10**9))
 
