@@ -10,7 +10,7 @@ from datetime import date, datetime
 from itertools import groupby
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, case, func, select, tuple_
+from sqlalchemy import Engine, func, select, tuple_
 
 from monitoring_pipeline.notifications.snapshots import EVERYTHING, Snapshot
 from monitoring_pipeline.storage.schema import dnb_landed_notifications
@@ -44,21 +44,32 @@ def to_millis(moment: datetime) -> datetime:
 
 
 def day_pages(engine: Engine, day: date, snapshot: Snapshot = EVERYTHING) -> list[Page]:
-    """The day's pages with their notification counts: one aggregate query, no payloads."""
-    inside = func.sum(case((snapshot.landed(_t.id), 1), else_=0))
-    statement = (
-        select(_t.reference, _t.delivery_ts, func.count(), inside)
-        .where(_t.delivery_day == day)
-        .group_by(_t.reference, _t.delivery_ts)
-        .order_by(_t.reference, _t.delivery_ts)
-    )
+    """The day's pages with their notification counts: aggregate queries, no payloads.
+
+    All counts come from the day's index alone; what landed after the snapshot (a few rows, found through the
+    primary key) is counted apart, so the day's rows are never read.
+    """
+    grouped = (_t.reference, _t.delivery_ts)
+    statement = select(*grouped, func.count()).where(_t.delivery_day == day).group_by(*grouped).order_by(*grouped)
     with engine.connect() as connection:
         counted = connection.execute(statement).all()
+        later: dict[tuple[str, datetime], int] = {}
+        # Read second: a row landing in between can only be counted as later (judged less), never as inside.
+        if snapshot.landed_up_to is not None:
+            later = {
+                (reference, delivered): count
+                for reference, delivered, count in connection.execute(
+                    select(*grouped, func.count())
+                    .where(_t.id > snapshot.landed_up_to, _t.delivery_day == day)
+                    .group_by(*grouped)
+                )
+            }
     pages: list[Page] = []
     for (reference, instant), members in groupby(counted, key=lambda r: (r[0], to_millis(r[1]))):
         parts = list(members)
-        pages.append(Page(reference, instant, tuple(p[1] for p in parts), sum(p[2] for p in parts),
-                          sum(int(p[3] or 0) for p in parts)))
+        count = sum(p[2] for p in parts)
+        beyond = sum(later.get((p[0], p[1]), 0) for p in parts)
+        pages.append(Page(reference, instant, tuple(p[1] for p in parts), count, max(count - beyond, 0)))
     return pages
 
 
