@@ -36,6 +36,7 @@ from monitoring_pipeline.storage.local_files import atomic_writer, remove_empty_
 from monitoring_pipeline.storage.schema import dnb_notification_elements, dnb_notifications
 
 ROW_GROUP_ROWS = 20_000
+_FETCH_ROWS = 2_000
 DICTIONARY_COLUMNS = ("registration_reference", "duns", "type", "delivery_timestamp", "element", "element_timestamp")
 TOP_ELEMENTS = 10
 NO_REFERENCE = ""  # the manifest's reference column: the file covers every registration
@@ -179,18 +180,30 @@ def _day_changes(day: date, snapshot: Snapshot, landed_after: int | None = None)
 
 
 def _batches(engine: Engine, statement: Any) -> Iterator[pa.Table]:
-    """``statement``'s rows as Arrow tables of ``ELEMENT_COLUMNS``, ``ROW_GROUP_ROWS`` rows each (the last fewer)."""
-    batch: list[tuple[Any, ...]] = []
+    """``statement``'s rows as Arrow tables of ``ELEMENT_COLUMNS``, ``ROW_GROUP_ROWS`` rows each (the last fewer).
+
+    Rows become Arrow a few thousand at a time: a row group of JSON values held as Python objects would be
+    several times its Arrow size.
+    """
+    chunks: list[pa.Table] = []
+    rows: list[tuple[Any, ...]] = []
+    held = 0
     with engine.connect() as connection:
         for key, reference, duns, kind, delivered, element, previous, current, changed in connection.execution_options(
-            yield_per=ROW_GROUP_ROWS
+            yield_per=_FETCH_ROWS
         ).execute(statement):
             # As in the page files: JSON values compact, a missing one is JSON null.
-            batch.append((key, reference, duns, kind, format_millis(delivered), element,
-                          "null" if previous is None else previous, "null" if current is None else current,
-                          None if changed is None else format_millis(changed)))
-            if len(batch) >= ROW_GROUP_ROWS:
-                yield element_table(batch)
-                batch = []
-    if batch:
-        yield element_table(batch)
+            rows.append((key, reference, duns, kind, format_millis(delivered), element,
+                         "null" if previous is None else previous, "null" if current is None else current,
+                         None if changed is None else format_millis(changed)))
+            if len(rows) >= min(_FETCH_ROWS, ROW_GROUP_ROWS - held):
+                chunks.append(element_table(rows))
+                held += len(rows)
+                rows = []
+            if held >= ROW_GROUP_ROWS:
+                yield pa.concat_tables(chunks).combine_chunks()
+                chunks, held = [], 0
+    if rows:
+        chunks.append(element_table(rows))
+    if chunks:
+        yield pa.concat_tables(chunks).combine_chunks()
