@@ -9,10 +9,10 @@ assets call are timed, without Dagster.
                materialization time against a raw COPY of the same rows (goal <= 3x); both start
                after os.sync() and a CHECKPOINT, so neither pays for earlier writes.
   incremental  A day of 100,000 landed and fully materialized notifications gets 100 more; times what a
-               sensor-triggered run does: build_day_tables + export_day (incremental) + day_metrics
-               (goal < 2 s).
-  memory       A day of N landed notifications is materialized in a fresh process; prints its peak RSS
-               (goal < 1 GiB).
+               sensor-triggered run does within its snapshot: the checks, export_day + verify_day (incremental),
+               build_day_tables, the day's company_changes Parquet file, day_metrics (goal < 2 s).
+  memory       A day of N landed notifications is materialized in a fresh process (tables, page files, the
+               company_changes file); prints its peak RSS (goal < 1 GiB).
   materialize  (used by memory) materialize one day of an existing database and print JSON figures.
 
 Run: .venv/bin/python bench/notifications_bench.py [e2e|incremental|memory] [--notifications N]
@@ -46,12 +46,13 @@ from monitoring_pipeline.dnb.models import NotificationPage
 from monitoring_pipeline.dnb.timestamps import format_millis
 from monitoring_pipeline.fakes.dnb_emulator.admin_client import EmulatorAdmin
 from monitoring_pipeline.fakes.dnb_emulator.generator import DEFAULT_TYPE_MIX, NotificationGenerator
-from monitoring_pipeline.notifications.company_changes import changes_summary
+from monitoring_pipeline.notifications.company_changes import write_changes_file
 from monitoring_pipeline.notifications.day_tables import build_day_tables
-from monitoring_pipeline.notifications.exports import ExportSettings, export_day, verify_day
+from monitoring_pipeline.notifications.files import ExportSettings, export_day, verify_day
 from monitoring_pipeline.notifications.landing import land_page, land_registration
 from monitoring_pipeline.notifications.metrics import day_metrics
 from monitoring_pipeline.notifications.quality import duplicate_notifications, invalid_landed_rows, malformed_duns
+from monitoring_pipeline.notifications.snapshots import take_snapshot
 from monitoring_pipeline.storage.database import create_db_engine, migrate
 from monitoring_pipeline.storage.schema import dnb_notification_elements, dnb_notifications
 
@@ -282,42 +283,48 @@ def incremental(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         build_day_tables(engine, day, rebuild=True)
         export_day(engine, export, day, rebuild=True)
+        write_changes_file(engine, export, day)
         full_s = time.perf_counter() - started
 
         new = args.new
         new_landed, new_land_s, _ = land_synthetic(engine, new, first_page=math.ceil(count / PAGE_SIZE), seed=2)
-        # Everything a sensor-triggered run does, in asset order: dnb_notifications' checks, files and
-        # their check, tables, company_changes, metrics.
+        # Everything a sensor-triggered run does, in asset order, within the snapshot the sensor took:
+        # dnb_notifications' checks, files and their check, tables, company_changes, metrics.
+        snapshot, snapshot_s = timed("incremental_snapshot", lambda: take_snapshot(engine), args.profile)
         _, checks_s = timed("incremental_checks", lambda: (
-            invalid_landed_rows(engine, day, only_new=True),
-            malformed_duns(engine, day, only_new=True),
-            duplicate_notifications(engine, day, only_new=True),
+            invalid_landed_rows(engine, day, only_new=True, snapshot=snapshot),
+            malformed_duns(engine, day, only_new=True, snapshot=snapshot),
+            duplicate_notifications(engine, day, only_new=True, snapshot=snapshot),
         ), args.profile)
-        files, files_s = timed("incremental_files", lambda: export_day(engine, export, day, rebuild=False),
-                               args.profile)
-        _, verify_s = timed("incremental_verify_day", lambda: verify_day(engine, export, day, checksums=False),
-                            args.profile)
-        tables, tables_s = timed("incremental_tables", lambda: build_day_tables(engine, day, rebuild=False),
-                                 args.profile)
-        _, changes_s = timed("incremental_company_changes", lambda: changes_summary(engine, day), args.profile)
+        files, files_s = timed("incremental_files",
+                               lambda: export_day(engine, export, day, rebuild=False, snapshot=snapshot), args.profile)
+        _, verify_s = timed("incremental_verify_day",
+                            lambda: verify_day(engine, export, day, checksums=False, snapshot=snapshot), args.profile)
+        tables, tables_s = timed("incremental_tables",
+                                 lambda: build_day_tables(engine, day, rebuild=False, snapshot=snapshot), args.profile)
+        changes, changes_s = timed("incremental_company_changes",
+                                   lambda: write_changes_file(engine, export, day, snapshot=snapshot,
+                                                              incremental=True), args.profile)
         metrics, metrics_s = timed("incremental_metrics", lambda: day_metrics(engine, day), args.profile)
         if tables.notifications != new or files.notifications != new or metrics.notifications != count + new:
             raise RuntimeError(f"incremental run wrote {tables} / {files}; metrics saw {metrics.notifications}")
         engine.dispose()
 
-    asset_s = checks_s + files_s + verify_s + tables_s + changes_s + metrics_s
+    asset_s = snapshot_s + checks_s + files_s + verify_s + tables_s + changes_s + metrics_s
     print(f"incremental: a day of {landed:,} notifications, fully materialized, then {new_landed} new ones")
     print(f"  mix: {mix_text()} (synthetic SEED blocks ~{SYNTHETIC_SEED_BLOCK_KB} KB)")
     print_landing(landed, land_s, in_land_page)
     row("full materialization", f"{full_s:.2f} s")
     row(f"land {new_landed} new notifications", f"{new_land_s:.3f} s")
+    row("take_snapshot (the sensor's, once per tick)", f"{snapshot_s:.3f} s")
     row("checks on the new rows", f"{checks_s:.3f} s")
     row("export_day(rebuild=False)", f"{files_s:.3f} s",
         f"{files.files_written} file(s) written, {files.groups_skipped:,} pages skipped")
     row("verify_day(checksums=False)", f"{verify_s:.3f} s")
     row("build_day_tables(rebuild=False)", f"{tables_s:.3f} s",
         f"{tables.notifications} rows, {tables.elements} element rows")
-    row("company_changes summary", f"{changes_s:.3f} s")
+    row("company_changes file (appended)", f"{changes_s:.3f} s",
+        f"{changes.appended} appended to {changes.changes:,} changes, {changes.bytes_written / (1 << 20):.1f} MiB")
     row("day_metrics", f"{metrics_s:.3f} s")
     row("sensor-triggered run, all asset code", f"{asset_s:.3f} s",
         f"goal < {INCREMENTAL_GOAL_SECONDS:.0f} s  {verdict(asset_s < INCREMENTAL_GOAL_SECONDS)}")
@@ -340,6 +347,10 @@ def materialize(args: argparse.Namespace) -> None:
     files = export_day(engine, export, day, rebuild=True)
     figures.update(files_seconds=time.perf_counter() - started, files_notifications=files.notifications,
                    files_written=files.files_written, rss_after_files_bytes=peak_rss_bytes())
+    started = time.perf_counter()
+    changes = write_changes_file(engine, export, day)
+    figures.update(changes_seconds=time.perf_counter() - started, changes=changes.changes,
+                   rss_after_changes_bytes=peak_rss_bytes())
     engine.dispose()
     print(json.dumps(figures))
 
@@ -369,6 +380,8 @@ def memory(args: argparse.Namespace) -> None:
     row("peak RSS after imports", f"{figures['rss_before_bytes'] / mib:.0f} MiB")
     row("peak RSS after build_day_tables", f"{figures['rss_after_tables_bytes'] / mib:.0f} MiB")
     row("peak RSS after export_day", f"{figures['rss_after_files_bytes'] / mib:.0f} MiB")
+    row("write_changes_file", f"{figures['changes_seconds']:.2f} s", f"{figures['changes']:,} changes")
+    row("peak RSS after write_changes_file", f"{figures['rss_after_changes_bytes'] / mib:.0f} MiB")
     row("peak RSS of the process", f"{peak / mib:.0f} MiB",
         f"goal < {MEMORY_GOAL_BYTES / mib:.0f} MiB  {verdict(peak < MEMORY_GOAL_BYTES)}")
 

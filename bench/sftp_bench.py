@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' sshd 
 
 from monitoring_pipeline.destinations.sftp import SftpSettings, SftpStore  # noqa: E402
 from monitoring_pipeline.destinations.sync import DestinationFormat, sync_day  # noqa: E402
-from monitoring_pipeline.notifications.exports import ExportSettings  # noqa: E402
+from monitoring_pipeline.notifications.files import ExportSettings  # noqa: E402
 from monitoring_pipeline.storage.database import create_db_engine, migrate  # noqa: E402
 from monitoring_pipeline_tests.destinations.local_day import REFERENCES, LocalDay  # noqa: E402
 from monitoring_pipeline_tests.destinations.sshd_server import SshdServer  # noqa: E402

@@ -17,11 +17,11 @@ from monitoring_pipeline.alerting.delivery_log import receiver_states
 from monitoring_pipeline.config_errors import ConfigFileError
 from monitoring_pipeline.destinations.config import DestinationsConfig, load_destinations
 from monitoring_pipeline.destinations.status import destination_states
-from monitoring_pipeline.destinations.sync import LOCAL, stored_totals
 from monitoring_pipeline.dnb.ratelimit import limiter_key
 from monitoring_pipeline.dnb.token_cache import CachedToken, FileTokenCache, SqlTokenCache
 from monitoring_pipeline.integrations import store as probe_store
 from monitoring_pipeline.integrations.config import IntegrationConfigError, load_integrations
+from monitoring_pipeline.notifications.files import LOCAL, stored_totals
 from monitoring_pipeline.notifications.registrations import RegistrationConfigError, load_registrations
 from monitoring_pipeline.settings import DnbSettings, ProjectSettings, SettingsError
 from monitoring_pipeline.storage.schema import dnb_registration_status

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,6 +31,10 @@ SECRET_NAME_PARTS = ("SECRET", "PASSWORD", "PASSWD", "TOKEN", "PRIVATE_KEY", "AC
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FORMATS = ("json", "csv", "parquet")
 PRODUCTION_DNB_URL = "https://plus.dnb.com"
+ENV_PARTITIONS_START = "DNB_PARTITIONS_START"
+# D&B replays the last 14 days: earlier partitions could only ever be empty on a new deployment.
+REPLAY_WINDOW = timedelta(days=14)
+FIRST_DAY_FILE = "first_day"  # under the home folder: the UTC day this deployment first loaded
 
 
 class SettingsError(ValueError):
@@ -128,7 +132,6 @@ class ProjectSettings:
             data_dir=Path(env.get("MONITORING_PIPELINE_DATA_DIR") or home / "data").expanduser(),
             formats=parse_formats("NOTIFICATION_FORMATS", formats) if formats else None,
             gzip=_flag(env, "NOTIFICATION_GZIP"),
-            partitions_start=_date(env, "DNB_PARTITIONS_START", "2026-01-01"),
             sensor_interval_seconds=int(_number(env, "DNB_SENSOR_INTERVAL_SECONDS", 30, minimum=5)),
             tick_budget_seconds=_number(env, "DNB_TICK_BUDGET_SECONDS", 35, minimum=1, maximum=50),
             run_interval_seconds=int(_number(env, "DNB_RUN_INTERVAL_SECONDS", 300, minimum=0)),
@@ -154,6 +157,7 @@ class ProjectSettings:
             logging=LogSettings.from_env(env),
             dnb_pool_limit=int(_number(env, "DNB_POOL_LIMIT", 2, minimum=1)),
             destination_pool_limit=int(_number(env, "DESTINATION_POOL_LIMIT", 1, minimum=1)),
+            partitions_start=_partitions_start(env, home),  # last: a bad setting above records nothing
         )
 
 
@@ -226,12 +230,46 @@ def _flag(env: Mapping[str, str], name: str) -> bool | None:
     raise SettingsError(f"{name}: expected true or false, got {value!r}")
 
 
-def _date(env: Mapping[str, str], name: str, default: str) -> date:
-    value = env.get(name) or default
+def _partitions_start(env: Mapping[str, str], home: Path) -> date:
+    """``DNB_PARTITIONS_START`` when set; else the deployment's first day minus D&B's replay window, so that
+    a backfill of the first partition can still replay it, and the UI shows no partitions that can only be
+    empty. Stable across code-location reloads and processes sharing the home folder."""
+    value = env.get(ENV_PARTITIONS_START)
+    if value:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise SettingsError(f"{ENV_PARTITIONS_START}: expected a date as YYYY-MM-DD, got {value!r}") from None
+    today = datetime.now(UTC).date()
+    return min(recorded_first_day(home, today), today) - REPLAY_WINDOW
+
+
+def recorded_first_day(home: Path, today: date | None = None) -> date:
+    """The UTC day recorded in ``home/first_day`` the first time any process asked, recording ``today`` then.
+
+    The first writer wins (the file appears whole, by a hard link that fails if it exists), so processes
+    starting together agree.
+    """
+    path = home / FIRST_DAY_FILE
+    if not path.is_file():
+        day = today or datetime.now(UTC).date()
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temp = path.with_name(f".{FIRST_DAY_FILE}.{os.getpid()}.tmp")
+        temp.write_text(day.isoformat() + "\n", encoding="utf-8")
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass  # another process recorded it first: read theirs
+        finally:
+            temp.unlink(missing_ok=True)
+    text = path.read_text(encoding="utf-8").strip()
     try:
-        return date.fromisoformat(value)
+        return date.fromisoformat(text)
     except ValueError:
-        raise SettingsError(f"{name}: expected a date as YYYY-MM-DD, got {value!r}") from None
+        raise SettingsError(
+            f"{path}: expected the deployment's first day as YYYY-MM-DD, got {text!r} (delete the file to record "
+            f"today, or set {ENV_PARTITIONS_START})"
+        ) from None
 
 
 def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float,

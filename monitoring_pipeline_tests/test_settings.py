@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from monitoring_pipeline.settings import PROJECT_ROOT, ProjectSettings, SettingsError, load_env_file
+from monitoring_pipeline.settings import (
+    PROJECT_ROOT,
+    ProjectSettings,
+    SettingsError,
+    load_env_file,
+    recorded_first_day,
+)
 
 
 def test_defaults_put_everything_under_the_home_folder_and_this_checkout(tmp_path):
@@ -68,3 +74,35 @@ def test_the_env_file_fills_in_what_the_environment_does_not_set(tmp_path, monke
     finally:
         os.environ.pop("MP_TEST_FROM_FILE", None)
     assert load_env_file(Path(tmp_path / "absent.env")) == []
+
+
+def test_partitions_start_by_default_at_the_first_day_recorded_minus_the_replay_window(tmp_path):
+    today = datetime.now(UTC).date()
+    first = ProjectSettings.from_env({"MONITORING_PIPELINE_HOME": str(tmp_path)})
+
+    assert first.partitions_start == today - timedelta(days=14)
+    assert (tmp_path / "first_day").read_text() == f"{today.isoformat()}\n"
+    # Another process, or a reload on a later day, finds the same first day: the partitions do not move.
+    (tmp_path / "first_day").write_text("2026-11-02\n")
+    again = ProjectSettings.from_env({"MONITORING_PIPELINE_HOME": str(tmp_path)})
+    assert again.partitions_start == date(2026, 10, 19)
+
+
+def test_processes_starting_together_record_one_first_day(tmp_path):
+    days = {recorded_first_day(tmp_path, date(2026, 12, 1 + n)) for n in range(5)}
+    assert days == {date(2026, 12, 1)}
+    assert [p.name for p in tmp_path.iterdir()] == ["first_day"]  # no temporary file left
+
+
+def test_a_damaged_first_day_file_names_itself_and_the_way_out(tmp_path):
+    (tmp_path / "first_day").write_text("soon\n")
+    with pytest.raises(SettingsError, match=r"first_day: expected the deployment's first day as YYYY-MM-DD.*"
+                                            r"DNB_PARTITIONS_START"):
+        ProjectSettings.from_env({"MONITORING_PIPELINE_HOME": str(tmp_path)})
+
+
+def test_dnb_partitions_start_wins_and_records_nothing(tmp_path):
+    settings = ProjectSettings.from_env({"MONITORING_PIPELINE_HOME": str(tmp_path),
+                                         "DNB_PARTITIONS_START": "2026-11-20"})
+    assert settings.partitions_start == date(2026, 11, 20)
+    assert not (tmp_path / "first_day").exists()

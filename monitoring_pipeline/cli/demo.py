@@ -22,7 +22,7 @@ from monitoring_pipeline.fakes.dnb_emulator.demo import seed_demo
 from monitoring_pipeline.fakes.inbox import LocalInbox
 from monitoring_pipeline.fakes.sandbox import SandboxConfig, SandboxServer
 from monitoring_pipeline.integrations.heartbeat import DEMO_PUSH_TOKEN_ENV, new_token, start_demo_heartbeat
-from monitoring_pipeline.settings import PROJECT_ROOT
+from monitoring_pipeline.settings import ENV_PARTITIONS_START, PROJECT_ROOT, recorded_first_day
 
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
 DEMO_SANDBOX_SCENARIO = PROJECT_ROOT / "config" / "sandbox.demo.yaml"
@@ -135,6 +135,9 @@ def demo_settings(dagster_home: Path) -> dict[str, str]:
         "MONITORING_PIPELINE_DATA_DIR": os.environ.get("MONITORING_PIPELINE_DATA_DIR", str(Path("data").resolve())),
         "DNB_RUN_INTERVAL_SECONDS": os.environ.get("DNB_RUN_INTERVAL_SECONDS", "60"),
         "NOTIFICATION_FORMATS": os.environ.get("NOTIFICATION_FORMATS", "json,csv,parquet"),
+        # The emulator holds nothing older than the demo's first day: no empty partitions before it.
+        ENV_PARTITIONS_START: os.environ.get(ENV_PARTITIONS_START)
+        or recorded_first_day(dagster_home / "monitoring_pipeline").isoformat(),
     }
 
 

@@ -32,7 +32,7 @@ from monitoring_pipeline.config_errors import (
 from monitoring_pipeline.destinations.s3 import describe_s3
 from monitoring_pipeline.destinations.sftp import describe_sftp
 from monitoring_pipeline.destinations.sync import DestinationFormat
-from monitoring_pipeline.notifications.exports import FORMATS
+from monitoring_pipeline.notifications.files import FORMATS
 from monitoring_pipeline.settings import ProjectSettings
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 
-from monitoring_pipeline.destinations.sync import stored_totals
+from monitoring_pipeline.notifications.files import stored_totals
 from monitoring_pipeline.storage.schema import destination_status
 from monitoring_pipeline.storage.upsert import upsert
 

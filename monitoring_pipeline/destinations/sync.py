@@ -1,9 +1,10 @@
 """Keep a remote destination's day in step with the local day: one piece of logic for SFTP and S3.
 
-The local day is what ``notification_files`` wrote and recorded (manifest rows of destination ``local``),
-restricted to the formats the destination takes, with gzip converted when the destination wants it
-otherwise. The destination's own manifest rows (``destination = <name>``) record each copy's size,
-sha256 and the sha256 of the local file it came from, each row written right after its file landed.
+The local day is what ``notification_files`` and ``company_changes`` wrote and recorded (manifest rows of
+destination ``local``): the page files in the formats the destination takes, with gzip converted when the
+destination wants it otherwise, and the day's company_changes Parquet file when it takes ``parquet``. The
+destination's own manifest rows (``destination = <name>``) record each copy's size, sha256 and the sha256 of
+the local file it came from, each row written right after its file landed.
 
 - Every run lists the remote day (sizes only) and uploads what is missing there, differs in size, or
   whose local file changed since it was copied. Nothing else is read: a re-run uploads nothing.
@@ -23,27 +24,30 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from monitoring_pipeline.destinations.base import RemoteStore, UploadHook
-from monitoring_pipeline.notifications.exports import (
+from monitoring_pipeline.notifications.files import (
+    LOCAL,
     PATHS_PREVIEW,
     ExportSettings,
+    ManifestRecord,
     ManifestWriter,
-    day_prefix,
+    day_prefixes,
+    day_records,
+    days_with_files,
     deterministic_gzip,
+    file_format,
+    format_suffix,
 )
 from monitoring_pipeline.storage.local_files import sha256_bytes
-from monitoring_pipeline.storage.schema import dnb_file_manifest
 
 log = logging.getLogger(__name__)
 
-LOCAL = "local"
 # A temporary file older than this belongs to an upload that died (uploads of one file take seconds).
 STALE_TEMP_SECONDS = 3600.0
 # Files are read and sent in batches of about this many bytes: memory stays flat on a large day.
 _BATCH_BYTES = 64 * 1024 * 1024
-_m = dnb_file_manifest.c
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ class DestinationFormat:
     gzip: bool = False
 
     def suffix(self, fmt: str) -> str:
-        return ExportSettings(base_path=".", formats=(fmt,), gzip=self.gzip).suffix(fmt)  # type: ignore[arg-type]
+        return format_suffix(fmt, self.gzip)
 
 
 @dataclass
@@ -71,6 +75,7 @@ class SyncResult:
     seconds: float = 0.0
     paths: list[str] = field(default_factory=list)
     verified: dict[str, str] = field(default_factory=dict)  # sha256 read back from the destination (rebuilds)
+    planned: dict[str, str] = field(default_factory=dict)  # remote path -> sha256 of the local file it copies
 
     def add(self, other: SyncResult) -> None:
         for name in ("files_written", "bytes_written", "files_unchanged", "files_removed", "files_repaired",
@@ -78,6 +83,7 @@ class SyncResult:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.paths = (self.paths + other.paths)[:PATHS_PREVIEW]
         self.verified.update(other.verified)
+        self.planned.update(other.planned)
 
 
 class _Planned(NamedTuple):
@@ -91,49 +97,16 @@ class _Planned(NamedTuple):
     remote_gzip: bool
 
 
-class _Recorded(NamedTuple):
-    size: int
-    sha256: str
-    source_sha256: str | None
-
-
-def _split_format(name: str) -> tuple[str, bool]:
-    """(format, gzipped) from a file name such as ``notifications_..._001.csv.gz``."""
-    gzipped = name.endswith(".gz")
-    stem = name[:-3] if gzipped else name
-    return stem.rsplit(".", 1)[-1], gzipped
-
-
 def plan_day(engine: Engine, target: DestinationFormat, day: date) -> dict[str, _Planned]:
     """The remote path of every local file of ``day`` the destination takes."""
-    statement = select(_m.path, _m.reference, _m.notification_count, _m.sha256).where(
-        _m.destination == LOCAL,
-        _m.delivery_day == day,
-        _m.path.startswith(day_prefix(day) + "/", autoescape=True),
-    )
     planned: dict[str, _Planned] = {}
-    with engine.connect() as connection:
-        for row in connection.execute(statement):
-            fmt, local_gzip = _split_format(row.path)
-            if fmt not in target.formats:
-                continue
-            remote = row.path[: -len(_local_suffix(fmt, local_gzip))] + target.suffix(fmt)
-            remote_gzip = remote.endswith(".gz")
-            planned[remote] = _Planned(row.path, row.reference, row.notification_count, row.sha256,
-                                       local_gzip, remote_gzip)
+    for path, row in day_records(engine, LOCAL, day, day_prefixes(day)).items():
+        fmt, local_gzip = file_format(path)
+        if fmt not in target.formats:
+            continue
+        remote = path[: -len(format_suffix(fmt, local_gzip))] + target.suffix(fmt)
+        planned[remote] = _Planned(path, row.reference, row.count, row.sha256, local_gzip, remote.endswith(".gz"))
     return planned
-
-
-def _local_suffix(fmt: str, gzipped: bool) -> str:
-    return f".{fmt}.gz" if gzipped else f".{fmt}"
-
-
-def recorded_day(engine: Engine, destination: str, day: date) -> dict[str, _Recorded]:
-    statement = select(_m.path, _m.bytes, _m.sha256, _m.source_sha256).where(
-        _m.destination == destination, _m.delivery_day == day
-    )
-    with engine.connect() as connection:
-        return {r.path: _Recorded(r.bytes, r.sha256, r.source_sha256) for r in connection.execute(statement)}
 
 
 def lagging_days(engine: Engine, destination: str, target: DestinationFormat, since: date, before: date) -> list[date]:
@@ -141,15 +114,9 @@ def lagging_days(engine: Engine, destination: str, target: DestinationFormat, si
 
     Read from the two manifests alone (no call to the destination): what an incremental sync would upload.
     """
-    with engine.connect() as connection:
-        days = connection.execute(
-            select(_m.delivery_day).distinct()
-            .where(_m.destination == LOCAL, _m.delivery_day >= since, _m.delivery_day < before)
-            .order_by(_m.delivery_day)
-        ).scalars().all()
     lagging = []
-    for day in days:
-        recorded = recorded_day(engine, destination, day)
+    for day in days_with_files(engine, LOCAL, since, before):
+        recorded = day_records(engine, destination, day)
         for remote, plan in plan_day(engine, target, day).items():
             row = recorded.get(remote)
             if row is None or row.source_sha256 != plan.source_sha256:
@@ -160,10 +127,10 @@ def lagging_days(engine: Engine, destination: str, target: DestinationFormat, si
 
 def _day_state(
     engine: Engine, store: RemoteStore, target: DestinationFormat, day: date
-) -> tuple[dict[str, _Planned], dict[str, _Recorded], dict[str, int]]:
+) -> tuple[dict[str, _Planned], dict[str, ManifestRecord], dict[str, int]]:
     """What the destination should hold, what the manifest says it holds, and what it lists (path -> size)."""
-    listing = {f.path: f.size for f in store.list_files(day_prefix(day))}
-    return plan_day(engine, target, day), recorded_day(engine, store.name, day), listing
+    listing = {f.path: f.size for prefix in day_prefixes(day) for f in store.list_files(prefix)}
+    return plan_day(engine, target, day), day_records(engine, store.name, day), listing
 
 
 def _converted(data: bytes, plan: _Planned) -> bytes:
@@ -188,6 +155,7 @@ def sync_day(
     retries_before = store.retries
     result = SyncResult()
     planned, recorded, listing = _day_state(engine, store, target, day)
+    result.planned = {remote: plan.source_sha256 for remote, plan in planned.items()}
 
     to_send: list[str] = []
     for remote, plan in sorted(planned.items()):
@@ -233,13 +201,15 @@ def sync_day(
         raise
 
     if rebuild:
-        extra = sorted(set(listing) - set(planned))
+        # A file a newer run added to the local day meanwhile is not extra: that run copies it.
+        extra = sorted(set(listing) - set(planned) - set(plan_day(engine, target, day)))
         store.delete(extra)
         result.files_removed = len(extra)
         stale_rows = set(recorded) - set(planned)
         if stale_rows:
             writer.delete(stale_rows)
-        store.sweep_temporary(day_prefix(day), STALE_TEMP_SECONDS)
+        for prefix in day_prefixes(day):
+            store.sweep_temporary(prefix, STALE_TEMP_SECONDS)
     result.files_stored = len(planned)
     result.retries = store.retries - retries_before
     result.seconds = time.monotonic() - started
@@ -284,22 +254,27 @@ def verify_day(
     *,
     checksums: bool,
     known_digests: Mapping[str, str] | None = None,
+    copied: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Problems with the destination's copy of ``day`` compared with the local day and its manifest.
 
     Presence, sizes and recorded sources always; with ``checksums`` also the sha256 of every file as read
     back from the destination (``known_digests``: already read back by the sync, not read again).
+    ``copied`` (remote path -> local sha256, what a sync planned) limits the judgement to what that sync
+    copied: a local file added or rewritten by a newer run since is that run's to copy, not a problem.
     """
     known = dict(known_digests or {})
     planned, recorded, listing = _day_state(engine, store, target, day)
+    judged = planned if copied is None else {r: p for r, p in planned.items() if r in copied}
     problems: list[str] = []
-    for remote, plan in sorted(planned.items()):
+    for remote, plan in sorted(judged.items()):
         row = recorded.get(remote)
+        sources = {plan.source_sha256} | ({copied[remote]} if copied is not None else set())
         if remote not in listing:
             problems.append(f"{remote}: missing on {store.name}")
         elif row is None:
             problems.append(f"{remote}: on {store.name} but not recorded as copied")
-        elif row.source_sha256 != plan.source_sha256:
+        elif row.source_sha256 not in sources:
             problems.append(f"{remote}: older than the local file {plan.local_path}")
         elif listing[remote] != row.size:
             problems.append(f"{remote}: size on {store.name} differs from the manifest")
@@ -307,15 +282,6 @@ def verify_day(
             digest = known.get(remote) or store.sha256(remote)
             if digest != row.sha256:
                 problems.append(f"{remote}: sha256 on {store.name} differs from the manifest")
-    for remote in sorted(set(listing) - set(planned)):
+    for remote in sorted(set(listing) - set(planned) - set(copied or ())):
         problems.append(f"{remote}: on {store.name} but not in the local day")
     return problems
-
-
-def stored_totals(engine: Engine, destination: str) -> tuple[int, int]:
-    """(files, bytes) the manifest records on ``destination`` over every day."""
-    with engine.connect() as connection:
-        files, size = connection.execute(
-            select(func.count(), func.coalesce(func.sum(_m.bytes), 0)).where(_m.destination == destination)
-        ).one()
-    return int(files), int(size)

@@ -36,6 +36,7 @@ class PageLanding:
     duplicates: int = 0
     quarantined: int = 0
     days: Counter[date] = field(default_factory=Counter)  # new notifications per UTC delivery day
+    quarantined_days: Counter[date] = field(default_factory=Counter)  # newly quarantined ones per day
 
 
 @dataclass
@@ -51,6 +52,7 @@ class RegistrationLanding:
     lost_responses: int = 0
     exhausted: bool = False
     days: Counter[date] = field(default_factory=Counter)
+    quarantined_days: Counter[date] = field(default_factory=Counter)
     error: str | None = None
 
     def add(self, page: PageLanding) -> None:
@@ -59,6 +61,12 @@ class RegistrationLanding:
         self.duplicates += page.duplicates
         self.quarantined += page.quarantined
         self.days.update(page.days)
+        self.quarantined_days.update(page.quarantined_days)
+
+    @property
+    def touched_days(self) -> set[date]:
+        """Days whose checks have something new to judge: new notifications or new quarantined ones."""
+        return set(self.days) | set(self.quarantined_days)
 
 
 def insert_ignoring_duplicates(engine: Engine, table: Table) -> Any:
@@ -139,10 +147,13 @@ def land_page(
             result.landed = sum(result.days.values())
             result.duplicates = len(valid) - result.landed
         if quarantined:
-            inserted_bad = connection.execute(
-                insert_ignoring_duplicates(engine, dnb_quarantine).returning(dnb_quarantine.c.id), quarantined
-            ).all()
-            result.quarantined = len(inserted_bad)
+            result.quarantined_days.update(
+                connection.execute(
+                    insert_ignoring_duplicates(engine, dnb_quarantine).returning(dnb_quarantine.c.delivery_day),
+                    quarantined,
+                ).scalars()
+            )
+            result.quarantined = sum(result.quarantined_days.values())
             result.duplicates += len(quarantined) - result.quarantined
             for row in quarantined:
                 log.warning("quarantined a %s notification: %s", page.reference, row["reason"])

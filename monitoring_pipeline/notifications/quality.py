@@ -13,6 +13,7 @@ from sqlalchemy import Engine, Select, func, select, tuple_
 from monitoring_pipeline.dnb.identifiers import DUNS_PATTERN
 from monitoring_pipeline.dnb.keys import page_keys
 from monitoring_pipeline.dnb.models import validate_notification
+from monitoring_pipeline.notifications.snapshots import EVERYTHING, Snapshot
 from monitoring_pipeline.storage.schema import dnb_landed_notifications, dnb_notifications, dnb_registration_status
 
 
@@ -25,14 +26,15 @@ class Finding:
     examples: list[str] = field(default_factory=list)
 
 
-def _day_rows(query: Select, day: date, only_new: bool) -> Select:
-    """Restrict ``query`` over the landed store to ``day``, and to rows not yet in notifications_table.
+def _day_rows(query: Select, day: date, only_new: bool, snapshot: Snapshot) -> Select:
+    """Restrict ``query`` over the landed store to ``day`` within ``snapshot``, and to rows not yet in
+    notifications_table when ``only_new``.
 
     A landing-triggered run checks only what it adds, so its cost follows the new data; a rebuild
-    checks the whole day. (A row committed out of id order below the mark is left to the rebuild.)
+    checks the whole day. Rows landed after the run's snapshot are the next run's to judge.
     """
     landed = dnb_landed_notifications
-    query = query.where(landed.c.delivery_day == day)
+    query = query.where(landed.c.delivery_day == day, snapshot.landed(landed.c.id))
     if only_new:
         # Rows tabled so far sit at or below the day's high-water mark: start the scan above it.
         tabled_up_to = (
@@ -46,13 +48,14 @@ def _day_rows(query: Select, day: date, only_new: bool) -> Select:
     return query
 
 
-def invalid_landed_rows(engine: Engine, day: date, examples: int = 5, *, only_new: bool = False) -> Finding:
+def invalid_landed_rows(engine: Engine, day: date, examples: int = 5, *, only_new: bool = False,
+                        snapshot: Snapshot = EVERYTHING) -> Finding:
     """Landed rows whose payload no longer passes validation (landed under looser rules, or altered)."""
     finding = Finding(passed=True)
     landed = dnb_landed_notifications
     with engine.connect() as connection:
         rows = connection.execution_options(yield_per=2000).execute(
-            _day_rows(select(landed.c.notification_key, landed.c.payload), day, only_new)
+            _day_rows(select(landed.c.notification_key, landed.c.payload), day, only_new, snapshot)
         )
         for key, payload in rows:
             try:
@@ -65,33 +68,36 @@ def invalid_landed_rows(engine: Engine, day: date, examples: int = 5, *, only_ne
     return finding
 
 
-def malformed_duns(engine: Engine, day: date, examples: int = 5, *, only_new: bool = False) -> Finding:
+def malformed_duns(engine: Engine, day: date, examples: int = 5, *, only_new: bool = False,
+                   snapshot: Snapshot = EVERYTHING) -> Finding:
     landed = dnb_landed_notifications
     bad: list[str] = []
     with engine.connect() as connection:
         for (duns,) in connection.execution_options(yield_per=5000).execute(
-            _day_rows(select(landed.c.duns), day, only_new).distinct()
+            _day_rows(select(landed.c.duns), day, only_new, snapshot).distinct()
         ):
             if not DUNS_PATTERN.match(duns or ""):
                 bad.append(duns)
     return Finding(passed=not bad, count=len(bad), examples=bad[:examples])
 
 
-def duplicate_notifications(engine: Engine, day: date, examples: int = 5, *, only_new: bool = False) -> Finding:
+def duplicate_notifications(engine: Engine, day: date, examples: int = 5, *, only_new: bool = False,
+                            snapshot: Snapshot = EVERYTHING) -> Finding:
     """Notifications stored twice, or under a key that is not their content key.
 
     Within one delivery (reference and deliveryTimeStamp) the stored keys must be exactly the keys
     ``page_keys`` gives the stored payloads: each content key, plus ``#k`` repeats for identical
-    copies D&B delivered together. Any extra row is a duplicate.
+    copies D&B delivered together. Any extra row is a duplicate. A delivery is judged whole (repeats are
+    numbered across it) when the snapshot reaches it.
     """
     landed = dnb_landed_notifications
     finding = Finding(passed=True)
     query = select(landed.c.reference, landed.c.delivery_ts, landed.c.notification_key, landed.c.payload).where(
         landed.c.delivery_day == day
     )
-    if only_new:
-        # Whole deliveries that received a new row: repeats are judged within their delivery.
-        touched = _day_rows(select(landed.c.reference, landed.c.delivery_ts), day, only_new=True).distinct()
+    if only_new or snapshot.landed_up_to is not None:
+        # Whole deliveries that received a row to judge: repeats are judged within their delivery.
+        touched = _day_rows(select(landed.c.reference, landed.c.delivery_ts), day, only_new, snapshot).distinct()
         query = query.where(tuple_(landed.c.reference, landed.c.delivery_ts).in_(touched))
     query = query.order_by(landed.c.reference, landed.c.delivery_ts, landed.c.page_position, landed.c.id)
     with engine.connect() as connection:

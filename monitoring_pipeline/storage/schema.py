@@ -203,9 +203,9 @@ destination_status = Table(
     Column("bytes_stored", BigInteger, nullable=False, default=0),
 )
 
-# What registration sync applied to D&B, and when.
-dnb_subject_sync_log = Table(
-    "dnb_subject_sync_log",
+# What registration sync applied to D&B, and when (migration 0011 renamed it from dnb_subject_sync_log).
+dnb_registration_sync_log = Table(
+    "dnb_registration_sync_log",
     metadata,
     Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
     Column("reference", String(64), nullable=False),
@@ -215,7 +215,7 @@ dnb_subject_sync_log = Table(
     Column("result_code", String(16)),
     Column("applied_at", UtcDateTime(), nullable=False),
     Column("run_id", String(64)),
-    Index("ix_dnb_subject_sync_log_reference", "reference", "applied_at"),
+    Index("ix_dnb_registration_sync_log_reference", "reference", "applied_at"),
 )
 
 # Portfolio changes D&B asks for through TRANSFER notifications (remove the old DUNS, add the retained one).
@@ -693,4 +693,18 @@ alert_inbox = Table(
     Column("kind", String(32), nullable=False),  # run_failure
     Column("received_at", UtcDateTime(), nullable=False),
     Column("payload", Text, nullable=False),  # JSON
+)
+
+# -- D&B run snapshots (migration 0011) ---------------------------------------------------------------------
+
+# The landed and quarantine high-water marks a backfill or manual run of the day assets started from: every
+# check of the run judges that snapshot (landing-triggered runs carry theirs as run tags instead).
+dnb_run_snapshots = Table(
+    "dnb_run_snapshots",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("landed_up_to", BigInteger, nullable=False),
+    Column("quarantined_up_to", BigInteger, nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Index("ix_dnb_run_snapshots_recorded_at", "recorded_at"),
 )

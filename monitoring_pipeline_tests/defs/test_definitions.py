@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -36,6 +37,26 @@ def test_definitions_load_without_any_environment(monkeypatch):
     dg.Definitions.validate_loadable(defs)
     # As shipped, every remote destination is disabled: nothing to copy, so no catch-up sensor.
     assert "destination_catch_up_sensor" not in {s.name for s in defs.sensors}
+
+
+def test_every_daily_asset_starts_where_the_deployment_began_and_reloads_agree(monkeypatch, tmp_path):
+    monkeypatch.setenv("MONITORING_PIPELINE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DNB_PARTITIONS_START", raising=False)
+    defs = importlib.reload(monitoring_pipeline.definitions).defs
+    graph = defs.resolve_asset_graph()
+    starts = {
+        key.to_user_string(): graph.get(key).partitions_def.start.date()
+        for key in graph.get_all_asset_keys() if graph.get(key).partitions_def is not None
+    }
+    first_day = date.fromisoformat((tmp_path / "home" / "first_day").read_text().strip())
+    daily = {"dnb_notifications", "company_changes", "integration_health_daily", "integration_usage_daily"}
+    assert daily <= set(starts)
+    assert set(starts.values()) == {first_day - timedelta(days=14)}  # D&B and integration health alike
+
+    (tmp_path / "home" / "first_day").write_text("2026-11-01\n")  # as if first loaded on that day
+    reloaded = importlib.reload(monitoring_pipeline.definitions).defs
+    assert reloaded.resolve_asset_graph().get(dg.AssetKey("dnb_notifications")).partitions_def.start.date() == \
+        date(2026, 10, 18)
 
 
 def test_the_module_holds_exactly_one_definitions_object():

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from monitoring_pipeline.notifications.exports import ExportSettings, ManifestWriter, day_prefix, group_stem
+from monitoring_pipeline.notifications.files import ExportSettings, ManifestWriter, day_prefix
+from monitoring_pipeline.notifications.files.layout import group_stem
 from monitoring_pipeline.storage.local_files import atomic_write_bytes, sha256_bytes
 
 REFERENCES = ("REF_A", "REF_B", "REF_C")

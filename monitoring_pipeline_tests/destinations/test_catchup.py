@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from monitoring_pipeline.destinations.catchup import CatchUpTarget, plan_catch_ups
 from monitoring_pipeline.destinations.sync import DestinationFormat
-from monitoring_pipeline.notifications.exports import ManifestWriter, day_prefix
+from monitoring_pipeline.notifications.files import ManifestWriter, day_prefix
 
 TODAY = date(2026, 3, 20)
 JSON_ONLY = DestinationFormat(formats=("json",))

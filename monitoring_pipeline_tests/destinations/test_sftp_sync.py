@@ -26,8 +26,8 @@ from sqlalchemy import Engine, create_engine, select, text
 
 from monitoring_pipeline.destinations.base import DestinationError
 from monitoring_pipeline.destinations.sftp import is_connection_loss, rename_unsupported
-from monitoring_pipeline.destinations.sync import DestinationFormat, recorded_day, sync_day, verify_day
-from monitoring_pipeline.notifications.exports import day_prefix
+from monitoring_pipeline.destinations.sync import DestinationFormat, sync_day, verify_day
+from monitoring_pipeline.notifications.files import day_prefix, day_records
 from monitoring_pipeline.storage.database import create_db_engine, migrate
 from monitoring_pipeline.storage.schema import dnb_file_manifest
 from monitoring_pipeline_tests.conftest import POSTGRES_ADMIN_URL
@@ -60,7 +60,7 @@ def test_a_day_is_uploaded_once_and_a_rerun_uploads_nothing(engine, tmp_path, sf
     assert first.bytes_written == sum(len(local.read(p)) for p in local.paths)
     assert remote_files(sftp_settings) == {p: local.read(p) for p in local.paths}
     assert not hidden_files(sftp_settings)  # every temporary name was renamed
-    assert set(recorded_day(engine, "sftp", local.day)) == set(local.paths)
+    assert set(day_records(engine, "sftp", local.day)) == set(local.paths)
 
     again = sync_day(engine, local.settings, store, JSON, local.day, rebuild=False)
     assert (again.files_written, again.files_unchanged, again.bytes_written) == (0, 9, 0)
@@ -123,7 +123,7 @@ def test_gzip_is_converted_on_the_way_deterministically(local_day, sftp_settings
     copies = remote_files(sftp_settings)
     assert result.files_written == 12 and sorted(copies) == [p + ".gz" for p in local_day.paths]
     assert all(gzip.decompress(copies[p + ".gz"]) == local_day.read(p) for p in local_day.paths)
-    manifest = recorded_day(local_day.engine, "sftp", local_day.day)
+    manifest = day_records(local_day.engine, "sftp", local_day.day)
     assert all(manifest[p].sha256 == hashlib.sha256(copies[p]).hexdigest() for p in copies)
     again = sync_day(local_day.engine, local_day.settings, store, gzipped, local_day.day, rebuild=True)
     assert again.files_written == 0 and again.files_unchanged == 12  # same input, same gzip bytes
@@ -152,7 +152,7 @@ def test_sshd_killed_mid_upload_leaves_no_partial_file_and_the_next_run_complete
     copies = remote_files(sftp_settings)
     assert 5 <= len(copies) < 40
     assert all(copies[p] == local.read(p) for p in copies)  # whatever is visible is whole
-    recorded = recorded_day(sqlite_engine, "sftp", local.day)
+    recorded = day_records(sqlite_engine, "sftp", local.day)
     assert set(recorded) <= set(copies) and set(stored) <= set(recorded)  # each landed file kept its row
     assert local.digests() == local_before  # local files untouched
     with sqlite_engine.connect() as connection:
@@ -203,7 +203,7 @@ def test_a_server_refusing_writes_fails_clearly_without_retrying(local_day, runn
 
     assert "Permission denied" in str(raised.value) and str(readonly) in str(raised.value)
     assert store.retries == 0  # refused, not lost: retrying cannot help
-    assert recorded_day(local_day.engine, "sftp", local_day.day) == {}
+    assert day_records(local_day.engine, "sftp", local_day.day) == {}
     store.connect()  # the connection is still good
 
 
@@ -222,7 +222,7 @@ def test_a_full_server_fails_the_upload_at_once_and_publishes_no_truncated_file(
     assert "a full disk or a quota" in message and "attempt" not in message
     assert store.retries == 0  # the server refused: reconnecting cannot help
     assert remote_files(settings) == {} and not hidden_files(settings)  # nothing truncated, no temp file left
-    assert recorded_day(sqlite_engine, "sftp", local.day) == {}
+    assert day_records(sqlite_engine, "sftp", local.day) == {}
     store.connect()  # the connection is still good
 
 

@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from monitoring_pipeline.dnb.models import NotificationPage
 from monitoring_pipeline.dnb.timestamps import format_millis
 from monitoring_pipeline.fakes.dnb_emulator.generator import NotificationGenerator
-from monitoring_pipeline.notifications.company_changes import changes_summary
 from monitoring_pipeline.notifications.day_tables import build_day_tables, day_row_counts
 from monitoring_pipeline.notifications.landing import land_page
 from monitoring_pipeline.notifications.metrics import day_metrics
+from monitoring_pipeline.notifications.snapshots import Snapshot, take_snapshot
 from monitoring_pipeline.storage.schema import dnb_company_changes, dnb_notification_elements, dnb_notifications
 
 DAY = date(2026, 11, 20)
@@ -71,6 +71,46 @@ def test_incremental_run_adds_only_new_notifications(engine):
         assert connection.execute(select(func.count()).select_from(dnb_notifications)).scalar_one() == 57
 
 
+def test_a_run_writes_and_counts_only_what_its_snapshot_reaches(engine):
+    noon = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    land(engine, 20, at=noon)
+    snapshot = take_snapshot(engine)
+    land(engine, 5, at=noon + timedelta(minutes=1), seed=4)  # lands while the run works
+
+    incremental = build_day_tables(engine, DAY, rebuild=False, snapshot=snapshot)
+
+    assert incremental.notifications == 20
+    assert day_row_counts(engine, DAY, snapshot) == (20, 20)  # the run's own snapshot matches
+    assert day_row_counts(engine, DAY) == (25, 20)  # judged at check time it would not
+
+
+def test_a_rebuild_within_an_older_snapshot_keeps_rows_a_newer_run_wrote(engine):
+    noon = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    land(engine, 20, at=noon)
+    older = take_snapshot(engine)
+    land(engine, 5, at=noon + timedelta(minutes=1), seed=4)
+    build_day_tables(engine, DAY, rebuild=False)  # a newer landing-triggered run tables all 25
+
+    rebuilt = build_day_tables(engine, DAY, rebuild=True, snapshot=older)
+
+    assert rebuilt.notifications == 20
+    assert day_row_counts(engine, DAY) == (25, 25)
+    assert day_row_counts(engine, DAY, older) == (20, 20)
+
+
+def test_a_row_that_matches_nothing_landed_is_a_real_mismatch(engine):
+    noon = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    land(engine, 10, at=noon)
+    build_day_tables(engine, DAY, rebuild=False)
+    with engine.begin() as connection:
+        connection.execute(dnb_notifications.insert().values(
+            notification_key="f" * 64, reference="DAY_REF", duns="123456789", notification_type="UPDATE",
+            delivery_ts=noon, delivery_day=DAY, element_count=0, landed_id=1,
+        ))
+
+    assert day_row_counts(engine, DAY, Snapshot(landed_up_to=10**9, quarantined_up_to=0)) == (10, 11)
+
+
 def test_element_rows_keep_shapes_and_timestamps(engine):
     noon = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     land(engine, 30, at=noon, types={"UPDATE": 1})
@@ -96,23 +136,6 @@ def test_metrics_count_types_companies_and_lag(engine):
     assert 0 < metadata["duns_affected"] <= 80
     assert 0 < metadata["delivery_lag_p50_seconds"] <= metadata["delivery_lag_p95_seconds"]
     assert metadata["delivery_lag_max_seconds"] <= 36 * 3600 + 1  # the generator's changes are < 36 h old
-
-
-def test_company_changes_view_flattens_the_days_elements(engine):
-    noon = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-    land(engine, 40, at=noon, types={"UPDATE": 1})
-    build_day_tables(engine, DAY, rebuild=True)
-    _, elements = rows(engine)
-
-    summary = changes_summary(engine, DAY)
-
-    assert summary.changes == len(elements)
-    assert summary.companies == len({e.duns for e in elements})
-    assert sum(n for _, n in summary.top_elements) <= summary.changes
-    assert summary.top_elements[0][1] == max(
-        sum(1 for e in elements if e.element == path) for path in {e.element for e in elements}
-    )
-    assert changes_summary(engine, DAY + timedelta(days=1)).changes == 0
 
 
 def test_the_company_changes_view_joins_each_change_to_its_notification(engine):

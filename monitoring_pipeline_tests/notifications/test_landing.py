@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, select
 
 from monitoring_pipeline.dnb.models import NotificationPage
-from monitoring_pipeline.notifications.company_state import update_companies
 from monitoring_pipeline.notifications.day_tables import build_day_tables, day_row_counts
 from monitoring_pipeline.notifications.landing import land_all, land_page, land_registration
+from monitoring_pipeline.notifications.monitored_companies import update_companies
 from monitoring_pipeline.storage.schema import dnb_landed_notifications, dnb_quarantine, dnb_registration_status
 from monitoring_pipeline_tests.dnb.ground_truth import delivered_keys
 

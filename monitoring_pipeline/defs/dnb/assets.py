@@ -8,6 +8,7 @@ import dagster as dg
 
 from monitoring_pipeline.defs.dnb.checks import check_spec, finding_from, finding_result, merge_findings
 from monitoring_pipeline.defs.dnb.resources import DnbApiResource, NotificationStorageResource, RegistrationsResource
+from monitoring_pipeline.defs.dnb.snapshots import day_run_snapshot, snapshot_metadata
 from monitoring_pipeline.defs.dnb.specs import (
     DNB_POOL,
     DUNS_FORMAT,
@@ -24,14 +25,14 @@ from monitoring_pipeline.defs.shared.metadata import markdown_table
 from monitoring_pipeline.defs.shared.partitions import partition_days
 from monitoring_pipeline.defs.shared.resources import ProjectDatabaseResource
 from monitoring_pipeline.dnb.models import NOTIFICATION_TYPES
-from monitoring_pipeline.notifications.company_changes import changes_summary
-from monitoring_pipeline.notifications.company_state import company_status_counts, update_companies
+from monitoring_pipeline.notifications.company_changes import write_changes_file
 from monitoring_pipeline.notifications.day_tables import build_day_tables, day_row_counts
-from monitoring_pipeline.notifications.exports import export_day, verify_day
+from monitoring_pipeline.notifications.files import export_day, verify_day
 from monitoring_pipeline.notifications.landed_store import day_summary, landed_rows_of_type, quarantine_reasons
 from monitoring_pipeline.notifications.metrics import day_metrics
-from monitoring_pipeline.notifications.portfolio_sync import record_transfer_actions
+from monitoring_pipeline.notifications.monitored_companies import company_status_counts, update_companies
 from monitoring_pipeline.notifications.quality import duplicate_notifications, invalid_landed_rows, malformed_duns
+from monitoring_pipeline.notifications.registration_sync import record_transfer_actions
 from monitoring_pipeline.notifications.replay import replay_day
 
 
@@ -93,7 +94,9 @@ def build_notification_assets(partitions: dg.DailyPartitionsDefinition) -> Notif
                     "replayed %s (%s coverage): %d returned, %d recovered",
                     replay.day, replay.coverage, replay.replayed, replay.recovered,
                 )
-        summaries = [day_summary(engine, day) for day in days]
+        # Taken after the replay: what this run judges, whatever lands while it works.
+        snapshot = day_run_snapshot(context, engine)
+        summaries = [day_summary(engine, day, snapshot=snapshot) for day in days]
         transfers = sum(
             record_transfer_actions(engine, reference, rows)
             for day in days
@@ -110,34 +113,35 @@ def build_notification_assets(partitions: dg.DailyPartitionsDefinition) -> Notif
             "recovered_by_replay": sum(r.recovered for r in replays),
             "replay_coverage": ", ".join(sorted({r.coverage for r in replays})) or "not replayed (landing run)",
             "preview": markdown_table(summaries[-1].preview if summaries else []),
+            **snapshot_metadata(snapshot),
         }
         by_type = sum((s.by_type for s in summaries), start=Counter())
         for notification_type in NOTIFICATION_TYPES:  # every type, every time: stable keys plot across partitions
             metadata[f"type_{notification_type.lower()}"] = by_type.get(notification_type, 0)
         if any(r.coverage == "outside" for r in replays):
             metadata["note"] = "older than D&B's 14-day replay window: rebuilt from what was landed"
-        only_new = landing_run
+        rules = {"only_new": landing_run, "snapshot": snapshot}
+        judged = snapshot_metadata(snapshot)
+        reasons = [r for d in days for r in quarantine_reasons(engine, d, snapshot=snapshot)]
         return dg.MaterializeResult(
             metadata=metadata,
             check_results=[
-                finding_result(LANDED_SCHEMA_VALID,
-                        merge_findings([invalid_landed_rows(engine, d, only_new=only_new) for d in days]),
-                        dg.AssetCheckSeverity.ERROR),
-                finding_result(DUNS_FORMAT,
-                               merge_findings([malformed_duns(engine, d, only_new=only_new) for d in days]),
-                        dg.AssetCheckSeverity.ERROR),
-                finding_result(NO_DUPLICATES,
-                        merge_findings([duplicate_notifications(engine, d, only_new=only_new) for d in days]),
-                        dg.AssetCheckSeverity.ERROR),
+                finding_result(LANDED_SCHEMA_VALID, merge_findings([invalid_landed_rows(engine, d, **rules)
+                                                                    for d in days]),
+                               dg.AssetCheckSeverity.ERROR, **judged),
+                finding_result(DUNS_FORMAT, merge_findings([malformed_duns(engine, d, **rules) for d in days]),
+                               dg.AssetCheckSeverity.ERROR, **judged),
+                finding_result(NO_DUPLICATES, merge_findings([duplicate_notifications(engine, d, **rules)
+                                                              for d in days]),
+                               dg.AssetCheckSeverity.ERROR, **judged),
                 dg.AssetCheckResult(
                     check_name=QUARANTINE_EMPTY,
                     passed=quarantined == 0,
                     severity=dg.AssetCheckSeverity.WARN,
                     metadata={
                         "quarantined": quarantined,
-                        "reasons": dg.MetadataValue.md(
-                            "\n".join(f"- {r}" for d in days for r in quarantine_reasons(engine, d)) or "_none_"
-                        ),
+                        "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons) or "_none_"),
+                        **judged,
                     },
                 ),
             ],
@@ -157,8 +161,10 @@ def build_notification_assets(partitions: dg.DailyPartitionsDefinition) -> Notif
         pages; backfills rebuild the day and remove stale files."""
         engine, export = database.get_engine(), storage.export_settings()
         rebuild = not is_landing_run(context)
-        results = [export_day(engine, export, day, rebuild=rebuild) for day in partition_days(context)]
-        problems = [p for day in partition_days(context) for p in verify_day(engine, export, day, checksums=rebuild)]
+        snapshot = day_run_snapshot(context, engine)
+        days = partition_days(context)
+        results = [export_day(engine, export, day, rebuild=rebuild, snapshot=snapshot) for day in days]
+        problems = [p for day in days for p in verify_day(engine, export, day, checksums=rebuild, snapshot=snapshot)]
         return dg.MaterializeResult(
             metadata={
                 "files_written": sum(r.files_written for r in results),
@@ -169,9 +175,11 @@ def build_notification_assets(partitions: dg.DailyPartitionsDefinition) -> Notif
                 "mode": "rebuild" if rebuild else "incremental",
                 "base_path": dg.MetadataValue.path(str(export.base_path)),
                 "written": dg.MetadataValue.md("\n".join(f"- `{p}`" for r in results for p in r.paths) or "_none_"),
+                **snapshot_metadata(snapshot),
             },
             check_results=[
-                finding_result(FILES_MATCH_LANDED, finding_from(problems), dg.AssetCheckSeverity.ERROR)
+                finding_result(FILES_MATCH_LANDED, finding_from(problems), dg.AssetCheckSeverity.ERROR,
+                               **snapshot_metadata(snapshot))
             ],
         )
 
@@ -187,10 +195,12 @@ def build_notification_assets(partitions: dg.DailyPartitionsDefinition) -> Notif
         delivery day per partition; idempotent per day."""
         engine = database.get_engine()
         rebuild = not is_landing_run(context)
-        results = [build_day_tables(engine, day, rebuild=rebuild) for day in partition_days(context)]
-        counts = [day_row_counts(engine, day) for day in partition_days(context)]
+        snapshot = day_run_snapshot(context, engine)
+        days = partition_days(context)
+        results = [build_day_tables(engine, day, rebuild=rebuild, snapshot=snapshot) for day in days]
+        counts = [day_row_counts(engine, day, snapshot) for day in days]
         mismatched = [f"{day}: {landed} landed, {tabled} rows"
-                      for day, (landed, tabled) in zip(partition_days(context), counts, strict=True)
+                      for day, (landed, tabled) in zip(days, counts, strict=True)
                       if landed != tabled]
         return dg.MaterializeResult(
             metadata={
@@ -199,28 +209,40 @@ def build_notification_assets(partitions: dg.DailyPartitionsDefinition) -> Notif
                 "element_rows_written": sum(r.elements for r in results),
                 "mode": "rebuild" if rebuild else "incremental",
                 "seconds": round(sum(r.seconds for r in results), 3),
+                **snapshot_metadata(snapshot),
             },
-            check_results=[finding_result(ROWS_MATCH_LANDED, finding_from(mismatched), dg.AssetCheckSeverity.ERROR)],
+            check_results=[finding_result(ROWS_MATCH_LANDED, finding_from(mismatched), dg.AssetCheckSeverity.ERROR,
+                                          **snapshot_metadata(snapshot))],
         )
 
     @day_asset(
         deps=[notifications_table],
-        kinds={"python", "sql"},
+        kinds={"python", "sql", "parquet"},
     )
-    def company_changes(context: dg.AssetExecutionContext, database: ProjectDatabaseResource
-                        ) -> dg.MaterializeResult:
+    def company_changes(context: dg.AssetExecutionContext, database: ProjectDatabaseResource,
+                        storage: NotificationStorageResource) -> dg.MaterializeResult:
         """Element-level changes flattened for analysis (DUNS, element path, previous, current, change time,
-        notification type) in the dnb_company_changes view over notifications_table; the per-page Parquet files
-        of notification_files carry the same columns."""
-        engine = database.get_engine()
-        summaries = [changes_summary(engine, day) for day in partition_days(context)]
-        top = summaries[-1].top_elements if summaries else []
+        notification type): the dnb_company_changes view over notifications_table, and the day's file
+        company_changes/YYYY/MM/DD/company_changes_YYYYMMDD.parquet (one row per change of the run's snapshot,
+        in delivery order, the columns of the per-page CSV/Parquet files), written atomically: sensor runs append the
+        new changes, backfills rebuild it."""
+        engine, export = database.get_engine(), storage.export_settings()
+        snapshot = day_run_snapshot(context, engine)
+        incremental = is_landing_run(context)
+        files = [write_changes_file(engine, export, day, snapshot=snapshot, incremental=incremental)
+                 for day in partition_days(context)]
+        top = files[-1].top_elements if files else []
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": sum(s.changes for s in summaries),
-                "companies_changed": sum(s.companies for s in summaries),
+                "dagster/row_count": sum(f.changes for f in files),
+                "companies_changed": sum(f.companies for f in files),
+                "bytes_written": sum(f.bytes_written for f in files),
+                "changes_appended": sum(f.appended or 0 for f in files),
+                "mode": "incremental" if incremental else "rebuild",
                 "view": "dnb_company_changes",
+                "files": dg.MetadataValue.md("\n".join(f"- `{f.path}`" for f in files if f.path) or "_none_"),
                 "top_elements": markdown_table([{"element": e, "changes": n} for e, n in top]),
+                **snapshot_metadata(snapshot),
             }
         )
 

@@ -32,7 +32,7 @@ def dnb_definitions(
         name: destination_resource(name, config) for name, config in destinations.enabled.items()
     }
     destination_assets = build_destination_assets(partitions, destination_resources,
-                                                  notifications.notification_files)
+                                                  [notifications.notification_files, notifications.company_changes])
     return dg.Definitions(
         assets=[dnb_registrations, dnb_registration_sync, *notifications.all, *destination_assets],
         asset_checks=[landing_freshness],

@@ -15,7 +15,7 @@ from monitoring_pipeline.destinations.config import S3Config, SftpConfig
 from monitoring_pipeline.destinations.s3 import S3Settings, S3Store, describe_s3
 from monitoring_pipeline.destinations.sftp import SftpSettings, SftpStore, describe_sftp
 from monitoring_pipeline.destinations.sync import DestinationFormat
-from monitoring_pipeline.notifications.exports import FORMATS
+from monitoring_pipeline.notifications.files import FORMATS
 
 
 class RemoteDestinationResource(dg.ConfigurableResource):

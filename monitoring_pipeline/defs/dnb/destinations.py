@@ -1,6 +1,7 @@
 """Remote destinations as daily-partitioned assets downstream of the local files, one per enabled destination.
 
-``<name>_notification_files`` copies the day's local files to its destination (SFTP server or S3 bucket),
+``<name>_notification_files`` copies the day's local files (the page files of ``notification_files`` and, for a
+destination taking Parquet, the day file of ``company_changes``) to its destination (SFTP server or S3 bucket),
 idempotently, and checks the copy with ``<name>_files_match_local``. A broken destination fails only its
 own asset, with the host/bucket and what failed (no secret), fails its check, records the error in
 ``destination_status``, and catches up later: the next landing run of the partition, or
@@ -69,7 +70,7 @@ def _metadata(result: SyncResult) -> dict[str, object]:
 
 
 def build_destination_asset(
-    partitions: dg.DailyPartitionsDefinition, name: str, kind: str, upstream: dg.AssetsDefinition
+    partitions: dg.DailyPartitionsDefinition, name: str, kind: str, upstream: list[dg.AssetsDefinition]
 ) -> dg.AssetsDefinition:
     key = destination_resource_key(name)
     check = destination_check_name(name)
@@ -79,7 +80,7 @@ def build_destination_asset(
 
     @day_asset(
         name=destination_asset_name(name),
-        deps=[upstream],
+        deps=upstream,
         kinds={"python", kind},
         pool=f"destination_{name}",
         required_resource_keys={"database", "storage", key},
@@ -93,8 +94,9 @@ def build_destination_asset(
             )
         ],
         description=f"The day's notification files copied to the {kind.upper()} destination '{name}' under the "
-        "same notifications/YYYY/MM/DD/<reference>/ tree: only missing or changed files are sent, each "
-        "atomically; a backfill also verifies checksums, repairs and removes stale files.",
+        "same notifications/YYYY/MM/DD/<reference>/ tree (and company_changes/YYYY/MM/DD/ when it takes Parquet): "
+        "only missing or changed files are sent, each atomically; a backfill also verifies checksums, repairs "
+        "and removes stale files.",
     )
     def _copy(context: dg.AssetExecutionContext):  # type: ignore[no-untyped-def]
         database: ProjectDatabaseResource = context.resources.database
@@ -113,7 +115,9 @@ def build_destination_asset(
             for day in days:
                 total.add(sync_day(engine, local, store, target, day, rebuild=rebuild))
             for day in days:
-                problems += verify_day(engine, store, target, day, checksums=rebuild, known_digests=total.verified)
+                # Judges what this run copied: files a newer run added locally meanwhile are that run's to copy.
+                problems += verify_day(engine, store, target, day, checksums=rebuild, known_digests=total.verified,
+                                       copied=total.planned)
         except DestinationError as error:
             message = str(error)
             record_outcome(engine, name, kind, destination.describe(), partition, error=message)
@@ -161,7 +165,7 @@ def build_destination_asset(
 def build_destination_assets(
     partitions: dg.DailyPartitionsDefinition,
     resources: Mapping[str, RemoteDestinationResource],
-    upstream: dg.AssetsDefinition,
+    upstream: list[dg.AssetsDefinition],
 ) -> list[dg.AssetsDefinition]:
     """One asset per destination resource (keyed by destination name)."""
     return [build_destination_asset(partitions, name, r.kind, upstream) for name, r in sorted(resources.items())]

@@ -6,7 +6,7 @@ from monitoring_pipeline.defs.dnb.resources import DnbApiResource, Registrations
 from monitoring_pipeline.defs.dnb.specs import DNB_POOL, OWNERS, REGISTRATIONS_GROUP
 from monitoring_pipeline.defs.shared.metadata import markdown_table
 from monitoring_pipeline.defs.shared.resources import ProjectDatabaseResource
-from monitoring_pipeline.notifications.portfolio_sync import sync_all
+from monitoring_pipeline.notifications.registration_sync import sync_all
 
 
 @dg.asset(
@@ -58,7 +58,7 @@ def dnb_registration_sync(
     """Reconciles each declared portfolio (config/registrations) with D&B: adds and removes the difference (single
     calls for a few DUNS, batch upload for many), unsuppresses after the seed when configured, and applies the
     portfolio actions TRANSFER notifications ask for where the registration allows it. Every change is logged."""
-    results = sync_all(dnb.get_client(), database.get_engine(), registrations.load(), run_id=context.run_id)
+    results = sync_all(dnb.get_client(), database.get_engine(), registrations.load(), run_id=context.run.run_id)
     failed = [r for r in results if not r.ok]
     for result in failed:
         context.log.error("sync of %s failed: %s", result.reference, result.error)

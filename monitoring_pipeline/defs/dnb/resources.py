@@ -7,11 +7,12 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from monitoring_pipeline.defs.shared.outages import without_outage_failure
 from monitoring_pipeline.defs.shared.resources import database_url
 from monitoring_pipeline.dnb.client import PRODUCTION_BASE_URL, DnbClient
 from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
 from monitoring_pipeline.integrations.daily import record_calls
-from monitoring_pipeline.notifications.exports import ExportSettings
+from monitoring_pipeline.notifications.files import ExportSettings
 from monitoring_pipeline.notifications.registrations import RegistrationConfig, load_registrations
 from monitoring_pipeline.settings import ProjectSettings, state_dir
 from monitoring_pipeline.storage.database import shared_engine
@@ -62,12 +63,11 @@ class DnbApiResource(dg.ConfigurableResource):
             database_url=self.database_url or None,
         )
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._client = build_client(self.connection_settings())
-
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        # The client is built on first use (get_client), inside the tick or asset: with a PostgreSQL-shared token
+        # and rate limit, building it needs the database, whose outage the tick reports in one line.
         if self._client is not None:
-            self.record_calls()
+            without_outage_failure("recording the D&B calls made", self.record_calls, context.log)
             self._client.close()
             self._client = None
 
@@ -82,7 +82,7 @@ class DnbApiResource(dg.ConfigurableResource):
         return calls
 
     def get_client(self) -> DnbClient:
-        """The run's (or tick's) client; built lazily when used outside Dagster's lifecycle."""
+        """The run's (or tick's) client, built on first use and closed at teardown."""
         if self._client is None:
             self._client = build_client(self.connection_settings())
         return self._client

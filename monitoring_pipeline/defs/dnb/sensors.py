@@ -5,21 +5,25 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import UTC, date, datetime
 
 import dagster as dg
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
+from monitoring_pipeline.config_errors import ConfigFileError
 from monitoring_pipeline.defs.dnb.resources import DnbApiResource, RegistrationsResource
+from monitoring_pipeline.defs.dnb.snapshots import snapshot_tags
 from monitoring_pipeline.defs.dnb.specs import CATCH_UP_TRIGGER, LANDING_TRIGGER, TRIGGER_TAG, destination_asset_name
+from monitoring_pipeline.defs.shared.outages import survive_database_outage
 from monitoring_pipeline.defs.shared.resources import ProjectDatabaseResource
 from monitoring_pipeline.destinations.catchup import CatchUpTarget, plan_catch_ups
 from monitoring_pipeline.destinations.config import S3Config, SftpConfig
 from monitoring_pipeline.notifications.landing import land_all
-from monitoring_pipeline.notifications.portfolio_sync import pending_transfer_count
+from monitoring_pipeline.notifications.registration_sync import newest_pending_transfer
+from monitoring_pipeline.notifications.registrations import RegistrationConfig
+from monitoring_pipeline.notifications.snapshots import take_snapshot
 from monitoring_pipeline.settings import ProjectSettings
-from monitoring_pipeline.storage.schema import dnb_landed_notifications
+from monitoring_pipeline.storage.schema import dnb_landed_notifications, dnb_quarantine
 
 COMPANIES_KEY = "__companies__"
 # Requests older than this are forgotten; the cursor stays a few hundred bytes.
@@ -70,51 +74,64 @@ def build_landing_sensor(
     ) -> dg.SensorResult:
         """Drains D&B Pull for every API_PULL registration within the tick's time budget, landing each page before
         the next Pull (replaying first from each registration's cursor), then requests runs for the delivery days
-        that received notifications, at most once per day per interval."""
-        cursor = LandingCursor.parse(context.cursor)
-        engine = database.get_engine()
-        landings = land_all(
-            dnb.get_client(),
-            engine,
-            registrations.pulled_references(),
-            time_budget_seconds=settings.tick_budget_seconds,
-        )
-        landed = 0
-        for landing in landings:
-            landed += landing.landed
-            cursor.pending.update(day.isoformat() for day in landing.days)
-            if landing.error:
-                context.log.warning("landing %s: %s", landing.reference, landing.error)
-            elif landing.landed or landing.quarantined:
-                context.log.info(
-                    "landed %d from %s (%d quarantined, %d recovered by replay)",
-                    landing.landed, landing.reference, landing.quarantined, landing.recovered,
-                )
-        if landed:
-            cursor.pending.add(COMPANIES_KEY)
+        that received notifications (or quarantined ones), at most once per day per interval, each tagged with the
+        landed snapshot its checks judge."""
 
+        def tick(stored: str | None) -> dg.SensorResult:
+            cursor = LandingCursor.parse(stored)
+            engine = database.get_engine()
+            landings = land_all(
+                dnb.get_client(),
+                engine,
+                registrations.pulled_references(),
+                time_budget_seconds=settings.tick_budget_seconds,
+            )
+            landed = 0
+            for landing in landings:
+                landed += landing.landed
+                # A delivery with nothing valid in it still gets its day's checks run again (quarantine_empty).
+                cursor.pending.update(day.isoformat() for day in landing.touched_days)
+                if landing.error:
+                    context.log.warning("landing %s: %s", landing.reference, landing.error)
+                elif landing.landed or landing.quarantined:
+                    context.log.info(
+                        "landed %d from %s (%d quarantined, %d recovered by replay)",
+                        landing.landed, landing.reference, landing.quarantined, landing.recovered,
+                    )
+            if landed:
+                cursor.pending.add(COMPANIES_KEY)
+            return _request_runs(context, cursor, engine, landed)
+
+        return survive_database_outage(context, tick)
+
+    def _request_runs(context: dg.SensorEvaluationContext, cursor: LandingCursor, engine: Engine,
+                      landed: int) -> dg.SensorResult:
         now = time.time()
         run_requests = []
+        due_days = []
         for day in sorted(cursor.pending - {COMPANIES_KEY}):
             if not partitions.has_partition_key(day):
                 context.log.warning("notifications delivered on %s fall outside the partitions; landed only", day)
                 cursor.pending.discard(day)
-                continue
-            if cursor.due(day, now, settings.run_interval_seconds):
-                run_requests.append(
-                    dg.RunRequest(
-                        run_key=f"{day}:{_landed_marker(engine, day)}",
-                        partition_key=day,
-                        asset_selection=day_keys,
-                        tags={TRIGGER_TAG: LANDING_TRIGGER},
-                    )
+            elif cursor.due(day, now, settings.run_interval_seconds):
+                due_days.append(day)
+        # One snapshot for the tick's requests: every check of each run judges what was landed up to here.
+        tags = {TRIGGER_TAG: LANDING_TRIGGER, **snapshot_tags(take_snapshot(engine))} if due_days else {}
+        for day in due_days:
+            run_requests.append(
+                dg.RunRequest(
+                    run_key=f"{day}:{_day_marks(engine, date.fromisoformat(day))}",
+                    partition_key=day,
+                    asset_selection=day_keys,
+                    tags=tags,
                 )
-                cursor.requested[day] = now
-                cursor.pending.discard(day)
+            )
+            cursor.requested[day] = now
+            cursor.pending.discard(day)
         if COMPANIES_KEY in cursor.pending and cursor.due(COMPANIES_KEY, now, settings.run_interval_seconds):
             run_requests.append(
                 dg.RunRequest(
-                    run_key=f"companies:{_landed_marker(engine, None)}",
+                    run_key=f"companies:{_day_marks(engine, None)}",
                     asset_selection=list(companies_asset.keys),
                     tags={TRIGGER_TAG: LANDING_TRIGGER},
                 )
@@ -130,13 +147,52 @@ def build_landing_sensor(
     return dnb_landing_sensor
 
 
-def _landed_marker(engine, day) -> int:  # type: ignore[no-untyped-def]
-    """The highest landed id (of ``day``, or overall): a run key that changes exactly when new data lands."""
-    query = select(func.max(dnb_landed_notifications.c.id))
+def _day_marks(engine: Engine, day: date | None) -> str:
+    """The highest landed and quarantined ids (of ``day``, or overall): a run key that changes exactly when new
+    data, valid or not, arrives for the day."""
+    landed, quarantined = dnb_landed_notifications.c, dnb_quarantine.c
+    landed_mark = select(func.coalesce(func.max(landed.id), 0))
+    quarantine_mark = select(func.coalesce(func.max(quarantined.id), 0))
     if day is not None:
-        query = query.where(dnb_landed_notifications.c.delivery_day == day)
+        landed_mark = landed_mark.where(landed.delivery_day == day)
+        quarantine_mark = quarantine_mark.where(quarantined.delivery_day == day)
     with engine.connect() as connection:
-        return connection.execute(query).scalar_one() or 0
+        marks = connection.execute(select(landed_mark.scalar_subquery(), quarantine_mark.scalar_subquery())).one()
+    return f"{marks[0]}" if day is None else f"{marks[0]}:{marks[1]}"
+
+
+@dataclass
+class RegistrationSyncCursor:
+    """What the last requested sync was for: the declared registrations (a hash) and the newest transfer waiting."""
+
+    declared: str | None = None
+    newest_transfer: int = 0
+    requests: int = 0
+
+    @classmethod
+    def parse(cls, text: str | None) -> "RegistrationSyncCursor":
+        try:
+            data = json.loads(text) if text else {}
+        except ValueError:
+            data = {}  # the cursor of an older version: sync once more
+        if not isinstance(data, dict):
+            data = {}
+        return cls(data.get("declared"), int(data.get("newest_transfer", 0)), int(data.get("requests", 0)))
+
+    def dump(self) -> str:
+        return json.dumps(
+            {"declared": self.declared, "newest_transfer": self.newest_transfer, "requests": self.requests},
+            sort_keys=True,
+        )
+
+
+def declared_registrations_hash(configs: list[RegistrationConfig]) -> str:
+    """A hash of what the registration files declare, portfolio files included (not of the file bytes: a comment
+    or a renamed file changes nothing to sync)."""
+    digest = hashlib.sha256()
+    for config in sorted(configs, key=lambda c: c.reference):
+        digest.update(config.model_dump_json(exclude={"source_file"}).encode())
+    return digest.hexdigest()[:16]
 
 
 @dg.sensor(
@@ -147,25 +203,38 @@ def _landed_marker(engine, day) -> int:  # type: ignore[no-untyped-def]
 )
 def dnb_registration_sync_sensor(
     context: dg.SensorEvaluationContext, database: ProjectDatabaseResource, registrations: RegistrationsResource
-) -> dg.SensorResult | dg.SkipReason:
-    """Requests a registration sync when the registration files change, and when TRANSFER actions are waiting
-    for a registration that applies them automatically."""
-    configs = registrations.load()
-    config_hash = _files_hash(sorted({c.source_file for c in configs}))
-    engine = database.get_engine()
-    waiting = sum(pending_transfer_count(engine, c.reference) for c in configs if c.apply_transfers)
-    key = f"{config_hash}:{waiting}"
-    if key == context.cursor:
-        return dg.SkipReason("registrations unchanged, no transfer waiting")
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=key)], cursor=key)
+) -> dg.SensorResult:
+    """Requests a registration sync when what the registration files declare changes (portfolio files included),
+    and when a new TRANSFER action waits for a registration that applies them automatically."""
 
+    def tick(stored: str | None) -> dg.SensorResult | dg.SkipReason:
+        cursor = RegistrationSyncCursor.parse(stored)
+        try:
+            configs = registrations.load()
+        except ConfigFileError as error:
+            # Edited while the code location runs: say what is wrong, sync once it is fixed.
+            context.log.warning("registration files not synced: %s", error)
+            return dg.SkipReason(f"registration files not synced: {error}")
+        declared = declared_registrations_hash(configs)
+        newest = newest_pending_transfer(database.get_engine(), [c.reference for c in configs if c.apply_transfers])
+        reasons = []
+        if declared != cursor.declared:
+            reasons.append("the registration files changed" if cursor.declared else "first sync")
+        if newest > cursor.newest_transfer:
+            reasons.append("a TRANSFER waits to be applied")
+        if not reasons:
+            # Remember a lower mark too (transfers applied): a later one is then new.
+            return dg.SensorResult(
+                skip_reason="registrations unchanged, no new transfer waiting",
+                cursor=RegistrationSyncCursor(cursor.declared, newest, cursor.requests).dump(),
+            )
+        requested = RegistrationSyncCursor(declared, newest, cursor.requests + 1)
+        context.log.info("requesting a registration sync: %s", ", ".join(reasons))
+        # A run key per request: going back to an earlier declaration is a change to sync too.
+        run_key = f"registration-sync:{requested.requests}:{declared}:{newest}"
+        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=run_key)], cursor=requested.dump())
 
-def _files_hash(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(str(path).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    return survive_database_outage(context, tick)
 
 
 def build_catch_up_sensors(
@@ -191,22 +260,26 @@ def build_catch_up_sensors(
         on a remote destination, from the manifests alone, and requests an incremental copy of each: a destination
         that was down catches up by itself. A day still lagging is asked again after 5, 10, 20, 40 then every 60
         minutes."""
-        now = clock()
-        today = datetime.fromtimestamp(now, UTC).date()
-        due, cursor = plan_catch_ups(database.get_engine(), targets, today, context.cursor, now)
-        requests = [
-            dg.RunRequest(
-                run_key=f"catch-up:{c.destination}:{c.day.isoformat()}:{c.attempt}:{int(now)}",
-                partition_key=c.day.isoformat(),
-                asset_selection=[dg.AssetKey(destination_asset_name(c.destination))],
-                tags={TRIGGER_TAG: CATCH_UP_TRIGGER},
-            )
-            for c in due
-        ]
-        for c in due:
-            context.log.info("%s is missing files of %s (attempt %d): requesting a copy", c.destination, c.day,
-                             c.attempt)
-        return dg.SensorResult(run_requests=requests, cursor=cursor,
-                               skip_reason=None if requests else "every destination is in step with the local days")
+
+        def tick(stored: str | None) -> dg.SensorResult:
+            now = clock()
+            today = datetime.fromtimestamp(now, UTC).date()
+            due, cursor = plan_catch_ups(database.get_engine(), targets, today, stored, now)
+            requests = [
+                dg.RunRequest(
+                    run_key=f"catch-up:{c.destination}:{c.day.isoformat()}:{c.attempt}:{int(now)}",
+                    partition_key=c.day.isoformat(),
+                    asset_selection=[dg.AssetKey(destination_asset_name(c.destination))],
+                    tags={TRIGGER_TAG: CATCH_UP_TRIGGER},
+                )
+                for c in due
+            ]
+            for c in due:
+                context.log.info("%s is missing files of %s (attempt %d): requesting a copy", c.destination, c.day,
+                                 c.attempt)
+            return dg.SensorResult(run_requests=requests, cursor=cursor, skip_reason=None if requests
+                                   else "every destination is in step with the local days")
+
+        return survive_database_outage(context, tick)
 
     return [destination_catch_up_sensor]

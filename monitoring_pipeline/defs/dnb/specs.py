@@ -10,6 +10,9 @@ DNB_POOL = "dnb_api"  # every asset that calls D&B: a long backfill holds few ru
 TRIGGER_TAG = "monitoring_pipeline/trigger"
 LANDING_TRIGGER = "landing"
 CATCH_UP_TRIGGER = "catch_up"  # destination_catch_up_sensor: copy what a destination missed, nothing else
+# The snapshot a landing-triggered run judges (landed and quarantine high-water marks), set by the sensor.
+LANDED_UP_TO_TAG = "monitoring_pipeline/landed_up_to"
+QUARANTINED_UP_TO_TAG = "monitoring_pipeline/quarantined_up_to"
 
 # Checks of the day assets.
 LANDED_SCHEMA_VALID = "landed_schema_valid"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -48,21 +49,29 @@ class Pipeline:
         self.partitions = partitions = daily_partitions(self.settings)
         built = build_notification_assets(partitions)
         self.day_assets = built.day_assets
+        self.file_assets = [built.notification_files, built.company_changes]  # what destinations copy
         self.companies = built.monitored_companies
         self.freshness = build_landing_freshness_check(self.settings, self.companies)
         self.sensor = build_landing_sensor(self.settings, partitions, self.day_assets, self.companies)
 
-    def tick(self, cursor: str | None = None) -> dg.SensorResult:
+    def tick(self, cursor: str | None = None, **settings: Any) -> dg.SensorResult:
+        """One tick of the landing sensor; ``settings`` override the pipeline's (e.g. ``run_interval_seconds``)."""
+        sensor = self.sensor
+        if settings:
+            sensor = build_landing_sensor(replace(self.settings, **settings), self.partitions, self.day_assets,
+                                          self.companies)
         with dg.build_sensor_context(cursor=cursor, resources=self.resources) as context:
-            return self.sensor(context)
+            return sensor(context)
 
-    def materialize_day(self, day: date, *, landing_run: bool) -> dg.ExecuteInProcessResult:
-        tags = {TRIGGER_TAG: LANDING_TRIGGER} if landing_run else {}
+    def materialize_day(self, day: date, *, landing_run: bool,
+                        tags: Mapping[str, str] | None = None) -> dg.ExecuteInProcessResult:
+        """A run of the day assets: a landing-triggered one (with the sensor's ``tags`` when given), or a rebuild."""
+        run_tags = dict(tags or {}) or ({TRIGGER_TAG: LANDING_TRIGGER} if landing_run else {})
         return dg.materialize(
             self.day_assets,
             partition_key=day.isoformat(),
             resources=self.resources,
-            tags=tags,
+            tags=run_tags,
             raise_on_error=False,
         )
 

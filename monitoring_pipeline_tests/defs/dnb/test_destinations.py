@@ -21,7 +21,7 @@ from monitoring_pipeline.defs.dnb.sensors import build_catch_up_sensors
 from monitoring_pipeline.defs.dnb.specs import CATCH_UP_TRIGGER, LANDING_TRIGGER, TRIGGER_TAG
 from monitoring_pipeline.destinations.config import SftpConfig
 from monitoring_pipeline.destinations.status import destination_states
-from monitoring_pipeline.notifications.exports import day_prefix
+from monitoring_pipeline.notifications.files import company_changes_path, day_prefix, day_prefixes
 from monitoring_pipeline_tests.defs.dnb.pipeline import build_pipeline, today
 from monitoring_pipeline_tests.destinations.conftest import S3_KEY_ID, S3_SECRET
 from monitoring_pipeline_tests.destinations.sshd_server import free_port
@@ -69,18 +69,21 @@ def check(result, name):
 
 def test_the_sftp_asset_copies_the_day_and_a_rerun_copies_nothing(pipeline, running_sshd, engine):
     base = f"{running_sshd.remote_root}/asset-{uuid.uuid4().hex[:8]}"
-    asset = build_destination_asset(pipeline.partitions, "sftp", "sftp", pipeline.day_assets[1])
+    asset = build_destination_asset(pipeline.partitions, "sftp", "sftp", pipeline.file_assets)
 
     first = materialize(pipeline, asset, "sftp_destination", sftp_resource(running_sshd, base))
 
     assert first.success
     metadata = first.asset_materializations_for_node("sftp_notification_files")[0].metadata
-    local_root = pipeline.data_dir / day_prefix(today())
-    local = {p.relative_to(pipeline.data_dir).as_posix(): p.read_bytes() for p in local_root.rglob("*")
+    local = {p.relative_to(pipeline.data_dir).as_posix(): p.read_bytes()
+             for prefix in day_prefixes(today()) for p in (pipeline.data_dir / prefix).rglob("*")
              if p.suffix in (".json", ".parquet")}
     remote_root = Path(base)
     remote = {p.relative_to(remote_root).as_posix(): p.read_bytes() for p in remote_root.rglob("*") if p.is_file()}
     assert sorted(remote) == sorted(p + ".gz" if p.endswith(".json") else p for p in local)
+    # A destination taking Parquet also gets the day's company_changes file, byte for byte.
+    changes = company_changes_path(today())
+    assert remote[changes] == local[changes]
     assert all(gzip.decompress(remote[p + ".gz"]) == data for p, data in local.items() if p.endswith(".json"))
     assert metadata["files_written"].value == len(local) == metadata["files_stored"].value
     for key in ("bytes_written", "files_unchanged", "files_removed", "duration_seconds", "retries"):
@@ -96,7 +99,7 @@ def test_the_sftp_asset_copies_the_day_and_a_rerun_copies_nothing(pipeline, runn
 
 
 def test_a_broken_sftp_server_fails_only_its_asset_and_the_next_run_catches_up(pipeline, running_sshd):
-    asset = build_destination_asset(pipeline.partitions, "sftp", "sftp", pipeline.day_assets[1])
+    asset = build_destination_asset(pipeline.partitions, "sftp", "sftp", pipeline.file_assets)
     dead_port = free_port()  # nothing listens there
     base = f"{running_sshd.remote_root}/catch-up-{uuid.uuid4().hex[:8]}"
 
@@ -128,7 +131,7 @@ def test_a_broken_sftp_server_fails_only_its_asset_and_the_next_run_catches_up(p
 def test_the_catch_up_sensor_copies_a_day_the_destination_missed_once_it_is_over(pipeline, running_sshd):
     """The day's runs never reached the SFTP server; once the day is over, nothing lands for it any more, and the
     catch-up sensor requests the copy by itself."""
-    asset = build_destination_asset(pipeline.partitions, "sftp", "sftp", pipeline.day_assets[1])
+    asset = build_destination_asset(pipeline.partitions, "sftp", "sftp", pipeline.file_assets)
     base = f"{running_sshd.remote_root}/missed-{uuid.uuid4().hex[:8]}"
     resource = sftp_resource(running_sshd, base)
     config = SftpConfig(type="sftp", host=resource.host, port=resource.port, username=resource.username,
@@ -156,11 +159,11 @@ def test_the_catch_up_sensor_copies_a_day_the_destination_missed_once_it_is_over
         with dg.build_sensor_context(instance=instance, cursor=result.cursor,
                                      resources=pipeline.resources) as context:
             again = sensor(context)
-        assert again.run_requests == [] and again.cursor == "{}"
+        assert again.run_requests == [] and again.cursor == "{}"  # nothing lags any more
 
 
 def test_the_s3_asset_copies_the_day_and_a_rebuild_changes_nothing(pipeline, s3_settings):
-    asset = build_destination_asset(pipeline.partitions, "s3", "s3", pipeline.day_assets[1])
+    asset = build_destination_asset(pipeline.partitions, "s3", "s3", pipeline.file_assets)
     resource = S3DestinationResource(
         name="s3", bucket=s3_settings.bucket, prefix="dnb", region="us-east-1",
         endpoint_url=s3_settings.endpoint_url, access_key_id=S3_KEY_ID, secret_access_key=S3_SECRET,
@@ -180,7 +183,7 @@ def test_the_s3_asset_copies_the_day_and_a_rebuild_changes_nothing(pipeline, s3_
 
 
 def test_a_local_file_gone_before_its_copy_is_named_in_the_destination_status(pipeline, running_sshd):
-    asset = build_destination_asset(pipeline.partitions, "sftp", "sftp", pipeline.day_assets[1])
+    asset = build_destination_asset(pipeline.partitions, "sftp", "sftp", pipeline.file_assets)
     base = f"{running_sshd.remote_root}/vanished-{uuid.uuid4().hex[:8]}"
     assert pipeline.materialize_day(today(), landing_run=True).success  # local files only
     gone = sorted((pipeline.data_dir / day_prefix(today())).rglob("*.json"))[0]
@@ -294,9 +297,9 @@ def test_sshd_killed_mid_upload_fails_only_the_sftp_asset_and_the_next_run_compl
                                                                                       tmp_path, running_sshd):
     pipeline = build_pipeline(emulator.url, sqlite_engine, tmp_path, [REFERENCE])
     pipeline.admin.create_registration(REFERENCE, subjects=["001017545", "213310873"])
-    pipeline.admin.generate(REFERENCE, 600)  # six Pull pages: twelve files (json.gz + parquet) to upload
+    pipeline.admin.generate(REFERENCE, 600)  # six Pull pages: twelve files (json.gz + parquet) + company_changes
     pipeline.tick()
-    asset = build_destination_asset(pipeline.partitions, "sftp", "sftp", pipeline.day_assets[1])
+    asset = build_destination_asset(pipeline.partitions, "sftp", "sftp", pipeline.file_assets)
     base = f"{running_sshd.remote_root}/killed-{uuid.uuid4().hex[:8]}"
     _SERVERS[running_sshd.port] = running_sshd
     config = sftp_resource(running_sshd, base).model_dump()
@@ -315,7 +318,7 @@ def test_sshd_killed_mid_upload_fails_only_the_sftp_asset_and_the_next_run_compl
     assert len(rows) == len(landed) == 600
     remote_root = Path(base)
     visible = [p for p in remote_root.rglob("*") if p.is_file() and not p.name.startswith(".")]
-    assert 3 <= len(visible) < 12
+    assert 3 <= len(visible) < 13
     for path in visible:  # whatever is visible under its final name is whole
         relative = path.relative_to(remote_root).as_posix()
         data = gzip.decompress(path.read_bytes()) if relative.endswith(".gz") else path.read_bytes()
@@ -326,6 +329,6 @@ def test_sshd_killed_mid_upload_fails_only_the_sftp_asset_and_the_next_run_compl
 
     assert resumed.success and check(resumed, "sftp_files_match_local").passed
     metadata = resumed.asset_materializations_for_node("sftp_notification_files")[0].metadata
-    assert metadata["files_written"].value + metadata["files_unchanged"].value == 12
-    assert metadata["files_written"].value <= 12 - 3
+    assert metadata["files_written"].value + metadata["files_unchanged"].value == 13
+    assert metadata["files_written"].value <= 13 - 3
     assert pipeline.file_digests() == local_files  # local files untouched throughout

@@ -6,15 +6,19 @@ import json
 import shutil
 from datetime import timedelta
 
+import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, func, insert, select
 
 from monitoring_pipeline.defs.dnb.specs import LANDING_TRIGGER, TRIGGER_TAG
+from monitoring_pipeline.notifications.files import company_changes_path
 from monitoring_pipeline.storage.schema import (
+    dnb_company_changes,
     dnb_file_manifest,
     dnb_landed_notifications,
     dnb_notification_elements,
     dnb_notifications,
+    dnb_quarantine,
 )
 from monitoring_pipeline_tests.defs.dnb.pipeline import build_pipeline, today
 
@@ -72,7 +76,12 @@ def test_a_sensor_triggered_run_writes_only_what_is_new_and_a_rebuild_changes_no
 
     files_after = pipeline.file_digests()
     assert set(files_before) < set(files_after)
-    assert all(files_after[name] == digest for name, digest in files_before.items())  # nothing rewritten
+    pages_before = {name: digest for name, digest in files_before.items() if name.startswith("notifications/")}
+    assert all(files_after[name] == digest for name, digest in pages_before.items())  # no page file rewritten
+    # The day's company_changes file is the one file rewritten: it now holds the new changes too.
+    changes = company_changes_path(day)
+    assert files_after[changes] != files_before[changes]
+    assert pq.read_metadata(pipeline.data_dir / changes).num_rows == _view_rows(pipeline, day)
 
     rebuild = pipeline.materialize_day(day, landing_run=False)
     assert rebuild.success
@@ -183,6 +192,13 @@ def test_monitored_companies_and_metrics_reflect_the_day(pipeline):
     assert first.cursor
 
 
+def _view_rows(pipeline, day) -> int:
+    with pipeline.engine.connect() as connection:
+        return connection.execute(
+            select(func.count()).select_from(dnb_company_changes).where(dnb_company_changes.c.delivery_day == day)
+        ).scalar_one()
+
+
 def _strip_ids(rows):
     """The rows without surrogate ids (re-landing assigns new ones; the content must be identical)."""
     landed, notifications, elements = rows
@@ -206,3 +222,65 @@ def test_landing_freshness_passes_after_a_tick_and_names_a_registration_never_pu
     evaluation = _check(stale, "landing_freshness")
     assert not evaluation.passed
     assert "LATE_REF: never pulled successfully" in evaluation.metadata["examples"].value
+
+
+# ---- snapshots: a real mismatch inside the run's snapshot still fails ---------------------------------------
+
+
+def test_a_table_row_nothing_landed_fails_rows_match_landed_and_blocks_downstream(pipeline):
+    pipeline.tick()
+    day = today()
+    assert pipeline.materialize_day(day, landing_run=True).success
+    with pipeline.engine.begin() as connection:  # a row no landed notification explains, inside every snapshot
+        connection.execute(insert(dnb_notifications).values(
+            notification_key="e" * 64, reference="E2E_A", duns="123456789", notification_type="UPDATE",
+            delivery_ts=pipeline.table_rows(day)[0][0].delivery_ts, delivery_day=day, element_count=0, landed_id=1,
+        ))
+    pipeline.admin.generate("E2E_A", 3)
+    request = next(r for r in pipeline.tick().run_requests if r.partition_key == day.isoformat())
+
+    result = pipeline.materialize_day(day, landing_run=True, tags=request.tags)
+
+    rows_match = _check(result, "rows_match_landed")
+    assert not rows_match.passed
+    assert f"{day}: 243 landed, 244 rows" in rows_match.metadata["examples"].value
+    assert rows_match.metadata["landed_up_to"].value == int(request.tags["monitoring_pipeline/landed_up_to"])
+    assert not result.asset_materializations_for_node("company_changes")
+    assert not result.asset_materializations_for_node("notification_metrics")
+
+
+def test_an_altered_file_fails_files_match_landed(pipeline):
+    pipeline.tick()
+    day = today()
+    assert pipeline.materialize_day(day, landing_run=True).success
+    page = sorted((pipeline.data_dir / "notifications").rglob("*.json"))[0]
+    page.write_bytes(page.read_bytes()[:-20])
+
+    result = pipeline.materialize_day(day, landing_run=True)
+
+    files_match = _check(result, "files_match_landed")
+    assert not files_match.passed
+    assert "size differs from the manifest" in files_match.metadata["examples"].value
+
+
+# ---- quarantine ------------------------------------------------------------------------------------------
+
+
+def test_a_delivery_with_nothing_valid_requests_its_days_checks_again(pipeline):
+    first = pipeline.tick()
+    day = today()
+    assert pipeline.materialize_day(day, landing_run=True).success
+    pipeline.admin.queue("E2E_B", [{"type": "UPDATE", "organization": {"duns": "12-34"}, "elements": []}])
+
+    again = pipeline.tick(first.cursor, run_interval_seconds=0)
+
+    [request] = [r for r in again.run_requests if r.partition_key == day.isoformat()]
+    assert request.run_key != next(r.run_key for r in first.run_requests if r.partition_key == day.isoformat())
+    result = pipeline.materialize_day(day, landing_run=True, tags=request.tags)
+    quarantine = _check(result, "quarantine_empty")
+    assert not quarantine.passed and quarantine.severity.value == "WARN"
+    assert quarantine.metadata["quarantined"].value == 1
+    assert "E2E_B: organization: Value error, DUNS must be" in quarantine.metadata["reasons"].value
+    with pipeline.engine.connect() as connection:  # what an alert about it needs: day, registration, reason
+        row = connection.execute(select(dnb_quarantine)).one()
+    assert (row.delivery_day, row.reference) == (day, "E2E_B") and "DUNS must be" in row.reason

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from monitoring_pipeline.dnb.keys import notification_key
 from monitoring_pipeline.dnb.timestamps import format_millis
-from monitoring_pipeline.notifications.portfolio_sync import (
+from monitoring_pipeline.notifications.registration_sync import (
     SUBJECT_PRESENT_CODE,
     applied_transfers,
     apply_transfer_actions,
@@ -22,7 +22,11 @@ from monitoring_pipeline.notifications.portfolio_sync import (
     transfer_target,
 )
 from monitoring_pipeline.notifications.registrations import RegistrationConfig
-from monitoring_pipeline.storage.schema import dnb_landed_notifications, dnb_portfolio_actions, dnb_subject_sync_log
+from monitoring_pipeline.storage.schema import (
+    dnb_landed_notifications,
+    dnb_portfolio_actions,
+    dnb_registration_sync_log,
+)
 from monitoring_pipeline_tests.waiting import eventually
 
 A, B, C, D, E = "001017545", "060704780", "150483782", "213310873", "804735132"
@@ -54,7 +58,7 @@ def monitoring_call_delta(before: dict[str, int], after: dict[str, int]) -> dict
 
 
 def sync_log(engine, reference: str) -> list[tuple[str, str, str, str | None, str | None]]:
-    log = dnb_subject_sync_log
+    log = dnb_registration_sync_log
     with engine.connect() as connection:
         rows = connection.execute(
             select(log.c.action, log.c.duns, log.c.method, log.c.result_code, log.c.run_id)

@@ -1,6 +1,6 @@
 """Keep each D&B registration's subjects equal to the portfolio declared in config, and act on TRANSFERs.
 
-D&B has no "list subjects" call, so what a registration holds is what ``dnb_subject_sync_log`` says
+D&B has no "list subjects" call, so what a registration holds is what ``dnb_registration_sync_log`` says
 we added and did not remove since. DUNS we never touched are checked one by one for a small
 portfolio and assumed absent for a large one (adding is idempotent).
 """
@@ -22,7 +22,11 @@ from monitoring_pipeline.dnb.client import DnbClient
 from monitoring_pipeline.dnb.errors import DnbError
 from monitoring_pipeline.dnb.identifiers import validate_duns
 from monitoring_pipeline.notifications.registrations import RegistrationConfig
-from monitoring_pipeline.storage.schema import dnb_landed_notifications, dnb_portfolio_actions, dnb_subject_sync_log
+from monitoring_pipeline.storage.schema import (
+    dnb_landed_notifications,
+    dnb_portfolio_actions,
+    dnb_registration_sync_log,
+)
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +176,7 @@ def _apply(
 
 def _recorded_state(engine: Engine, reference: str) -> tuple[set[str], set[str], bool]:
     """(subjects we hold, every DUNS we ever logged, whether we ever unsuppressed) from the sync log."""
-    sync_log = dnb_subject_sync_log
+    sync_log = dnb_registration_sync_log
     latest = (
         select(func.max(sync_log.c.id).label("id"))
         .where(sync_log.c.reference == reference, sync_log.c.action.in_((ADD, REMOVE)))
@@ -196,7 +200,7 @@ def _log(
     run_id: str | None,
     entries: Sequence[tuple[str, str, str, str | None]],
 ) -> None:
-    """Append (action, duns, method, result_code) rows to ``dnb_subject_sync_log``."""
+    """Append (action, duns, method, result_code) rows to ``dnb_registration_sync_log``."""
     if not entries:
         return
     now = _utcnow()
@@ -213,10 +217,10 @@ def _log(
         for action, duns, method, code in entries
     ]
     if isinstance(target, Connection):
-        target.execute(dnb_subject_sync_log.insert(), rows)
+        target.execute(dnb_registration_sync_log.insert(), rows)
         return
     with target.begin() as connection:
-        connection.execute(dnb_subject_sync_log.insert(), rows)
+        connection.execute(dnb_registration_sync_log.insert(), rows)
 
 
 # -- TRANSFER notifications -------------------------------------------------------------------------
@@ -355,6 +359,21 @@ def pending_transfer_count(engine: Engine, reference: str) -> int:
         return int(
             connection.execute(
                 select(func.count()).where(actions.c.reference == reference, actions.c.status == PENDING)
+            ).scalar_one()
+        )
+
+
+def newest_pending_transfer(engine: Engine, references: Sequence[str]) -> int:
+    """The id of the newest transfer action waiting for a decision in ``references`` (0 when none waits)."""
+    actions = dnb_portfolio_actions
+    if not references:
+        return 0
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(func.coalesce(func.max(actions.c.id), 0)).where(
+                    actions.c.reference.in_(list(references)), actions.c.status == PENDING
+                )
             ).scalar_one()
         )
 
