@@ -181,7 +181,8 @@ def collect_status(engine: Engine, settings: ProjectSettings) -> dict[str, Any]:
 def _ago(iso: str | None, now: datetime) -> str:
     if not iso:
         return "never"
-    return f"{iso} ({_duration((now - datetime.fromisoformat(iso)).total_seconds())} ago)"
+    moment = datetime.fromisoformat(iso)
+    return f"{moment.isoformat(timespec='seconds')} ({_duration((now - moment).total_seconds())} ago)"
 
 
 def _duration(seconds: float) -> str:

@@ -101,7 +101,7 @@ def integration_info(config: IntegrationsFile | None) -> dict[str, IntegrationIn
     if config is None:
         return {}
     return {i.name: IntegrationInfo(category=i.category, group=i.group or "", sla=i.sla, depends_on=i.depends_on,
-                                    windows=i.windows)
+                                    windows=i.windows, type=i.type)
             for i in config.integrations if i.enabled}
 
 

@@ -49,6 +49,7 @@ class DemoHeartbeat(threading.Thread):
         self._stopped = threading.Event()
 
     def run(self) -> None:
+        self._wait_for_ops_service()
         while not self._stopped.is_set():
             started = time.monotonic()
             action = DEMO_CYCLE[self.steps % len(DEMO_CYCLE)]
@@ -58,6 +59,17 @@ class DemoHeartbeat(threading.Thread):
                 _log.warning("demo heartbeat: the ops service did not take the ping (%s)", type(error).__name__)
             self.steps += 1
             self._stopped.wait(max(0.0, self.every - (time.monotonic() - started)))
+
+    def _wait_for_ops_service(self, patience: float = 60.0) -> None:
+        """The demo starts the ops service and this job together: the first ping waits until the service answers
+        (a job would not run before its monitor is up either), so the console shows no error for a normal start."""
+        deadline = time.monotonic() + patience
+        while not self._stopped.is_set() and time.monotonic() < deadline:
+            try:
+                httpx.get(self.ops_url.rstrip("/") + "/health/live", timeout=2.0)
+                return
+            except httpx.HTTPError:
+                self._stopped.wait(0.5)
 
     def _step(self, action: str) -> None:
         if action == "skip":

@@ -92,6 +92,12 @@ def test_every_channel_says_what_happened():
         assert sms["Body"].startswith(headline)
 
 
+def test_the_first_level_of_an_escalation_policy_reads_as_a_page_not_an_escalation():
+    first_page = replace(group("escalation"), escalation_level=1)
+    text = json.loads(channel("slack").build(first_page, SendContext(now=SENT_AT)).body)["text"]
+    assert text == "[FIRING:2] CRITICAL: stripe is DOWN (+1 more)"
+
+
 def test_links_are_rendered_where_the_alert_has_them():
     context = SendContext(now=SENT_AT)
     slack = channel("slack").build(group("trigger"), context).body.decode()

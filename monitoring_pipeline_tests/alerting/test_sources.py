@@ -13,6 +13,7 @@ from monitoring_pipeline.alerting.anomaly import baseline, is_anomalous, robust_
 from monitoring_pipeline.alerting.queries import list_alerts
 from monitoring_pipeline.alerting.sources.dagster import record_run_failure
 from monitoring_pipeline.alerting.sources.records import DagsterInputs, RunOutcome, TickState
+from monitoring_pipeline.integrations.config import load_integrations
 from monitoring_pipeline.storage.schema import (
     dnb_landed_notifications,
     dnb_quarantine,
@@ -278,6 +279,28 @@ rules:
             payload="{}", source="pull", landed_at=at.time(-10)))
     at.run(until=0)
     assert states(at) == {"errors:flaky": "firing", "slow:sluggish": "firing", "quarantine:DEMO_STD": "firing"}
+
+
+def test_a_push_heartbeats_job_duration_is_not_an_api_latency(engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPORT_PING_TOKEN", "t" * 32)
+    integrations = tmp_path / "integrations.yaml"
+    integrations.write_text("""
+integrations:
+  - {name: nightly_export, category: data, type: push, token_env: EXPORT_PING_TOKEN, period: 1h, grace: 5m}
+  - {name: sluggish, category: payments, url: "http://127.0.0.1:9/health"}
+""")
+    at = Acceptance(engine, """
+default_rules: false
+rules:
+  - {name: slow, source: threshold, metric: integration_latency_p95_ms, window: 15m, threshold: 1000,
+     evaluate_every: 5s}
+""", integrations=load_integrations(integrations))
+    rows = [{"integration": name, "probed_at": at.time(second), "outcome": "up", "state": "UP", "attempts": 1,
+             "latency_ms": 5000.0} for second in range(-600, 0, 60) for name in ("nightly_export", "sluggish")]
+    with engine.begin() as connection:
+        connection.execute(insert(integration_probe_results), rows)
+    at.run(until=0)
+    assert states(at) == {"slow:sluggish": "firing"}  # the export's 5 s runs are its own latency conditions' business
 
 
 @pytest.mark.parametrize(("history", "value", "direction", "anomalous"), [

@@ -76,7 +76,9 @@ def digest(notification: Notification) -> Digest:
     counted = f"{status}:{count}" if count > 1 else status
     note = KIND_NOTES.get(notification.kind, "")
     if notification.kind == "escalation":
-        note = note.format(level=f" (level {notification.escalation_level})" if notification.escalation_level else "")
+        # The policy's first level is the first page its receivers get, not a hand-over: nothing to say about it.
+        level = notification.escalation_level
+        note = note.format(level=f" (level {level})") if level != 1 else ""
     if status == "ACKNOWLEDGED":
         who = next((a.acknowledged_by for a in alerts if a.acknowledged_by), None)
         note = f"by {who}: " if who else ""

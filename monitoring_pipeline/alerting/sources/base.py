@@ -43,6 +43,13 @@ class IntegrationInfo:
     sla: float = 99.9
     depends_on: tuple[str, ...] = ()
     windows: tuple[MaintenanceWindow, ...] = ()
+    type: str = "http"
+
+    @property
+    def measures_latency(self) -> bool:
+        """Whether its probes' latency is a response time: a push heartbeat's is the duration of the job that
+        pinged (judged by the integration's own `latency` conditions), never an API being slow."""
+        return self.type != "push"
 
 
 @dataclass

@@ -77,7 +77,12 @@ def integration_latency_p95(context: SourceContext, window: timedelta) -> Figure
     for name, latency in context.connection.execute(query):
         latencies[name].append(latency)
     return [(context.integration_labels(name), percentile(values, 95) or 0.0, len(values))
-            for name, values in latencies.items()]
+            for name, values in latencies.items() if _measures_latency(context, name)]
+
+
+def _measures_latency(context: SourceContext, integration: str) -> bool:
+    info = context.integrations.get(integration)
+    return info is None or info.measures_latency
 
 
 def dnb_rate_budget_use(context: SourceContext, window: timedelta) -> Figures:
@@ -177,7 +182,8 @@ def daily_latency_p95(context: SourceContext, start: date, end: date) -> DailySe
             select(table.integration, table.day, table.latency_p95_ms)
             .where(table.day >= start, table.day <= end, table.latency_p95_ms.is_not(None))):
         values[name][day] = float(p95)
-    return [(context.integration_labels(name), days) for name, days in values.items()]
+    return [(context.integration_labels(name), days) for name, days in values.items()
+            if _measures_latency(context, name)]
 
 
 DAILY_SERIES: dict[str, Callable[[SourceContext, date, date], DailySeries]] = {
