@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -173,7 +174,8 @@ def _run_dagster_dev(settings: dict[str, str], home: Path, port: int, ops_port: 
     # The demo's "nightly export" job: pings its push heartbeat (and now and then misses or fails).
     heartbeat = start_demo_heartbeat(f"http://127.0.0.1:{ops_port}", settings[DEMO_PUSH_TOKEN_ENV])
     # Run from DAGSTER_HOME so Dagster uses the dagster.yaml copied there (and warns about no other).
-    process = subprocess.Popen(command, env=env, cwd=home)
+    # Its own process group: whatever it leaves behind (its code server, a run's step processes) is stopped with it.
+    process = subprocess.Popen(command, env=env, cwd=home, start_new_session=True)
     narrator = RunNarrator(home, ui_url, since=started)
     children = (process, ops)
     try:
@@ -195,6 +197,14 @@ def _run_dagster_dev(settings: dict[str, str], home: Path, port: int, ops_port: 
         heartbeat.stop()
         if ops.poll() is None:
             ops.terminate()
+        _stop_group(process.pid)
+
+
+def _stop_group(group: int) -> None:
+    """End what is left of `dagster dev`'s process group: a code server or run process it did not stop in time
+    would otherwise go on working (and writing) after the demo has said it stopped."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)
 
 
 def _log_like_dagster() -> None:

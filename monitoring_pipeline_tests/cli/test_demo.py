@@ -185,3 +185,36 @@ def test_demo_passes_the_sandbox_to_dagster(monkeypatch) -> None:
                                                                                       "secret")
     monkeypatch.setenv("INTEGRATIONS_CONFIG", "/elsewhere.yaml")
     assert demo_services_environment("", "", "", "", scenario)["INTEGRATIONS_CONFIG"] == "/elsewhere.yaml"
+
+
+def test_what_dagster_dev_leaves_behind_is_stopped_with_the_demo(tmp_path) -> None:
+    """`dagster dev` may exit before its code server or a run's step process does: the demo ends its whole process
+    group, so nothing goes on writing after the demo said it stopped."""
+    from monitoring_pipeline.cli.demo import _stop_group
+
+    pid_file = tmp_path / "grandchild.pid"
+    # A leader that starts a long-lived grandchild and exits, as dagster dev can leave a code server behind.
+    leader = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys; p = subprocess.Popen(['sleep', '300']); "
+                               f"open({str(pid_file)!r}, 'w').write(str(p.pid))"],
+        start_new_session=True)
+    leader.wait(timeout=30)
+    grandchild = int(pid_file.read_text())
+    os.kill(grandchild, 0)  # alive, orphaned
+    _stop_group(leader.pid)
+    for _ in range(100):
+        try:
+            os.kill(grandchild, 0)
+        except ProcessLookupError:
+            return
+        if _is_zombie(grandchild):
+            return
+        subprocess.run(["sleep", "0.05"], check=True)
+    raise AssertionError("the orphaned grandchild survived the demo's stop")
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return False
