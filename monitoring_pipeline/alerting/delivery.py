@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -379,7 +380,7 @@ class _Pass:
         firing = {a.fingerprint: postable_alert(a) for a in notification.alerts if a.state != "resolved"}
         resolved = [a.fingerprint for a in notification.alerts if a.state == "resolved"]
         refresh_at = now + timedelta(seconds=channel.config.resend_interval_seconds)
-        store.remember_pushed(connection, row.receiver, channel.label, firing, resolved, now, refresh_at)
+        store.remember_pushed(connection, row.receiver, channel.label, firing, resolved, now, refresh_at, row.id)
 
     def count(self, outcome: store.RowOutcome, attempts: int) -> None:
         self.report.attempts += attempts
@@ -395,28 +396,36 @@ class _Pass:
             self.report.deferred += 1
 
     async def refresh_alertmanager(self) -> None:
-        """Re-send alerts still firing to Alertmanager channels before their endsAt passes."""
+        """Re-send alerts still firing to Alertmanager channels before their endsAt passes. Each re-send is in the
+        delivery log (kind ``resend``): one attempt per notification whose alerts it carried. A failed one is tried
+        again next pass."""
         due = await self.db(store.due_pushed, self.engine, self.now())
-        for (receiver, label), bodies in due.items():
+        for (receiver, label), pushed in due.items():
             channel = next((c for c in self.channels.get(receiver, []) if c.label == label), None)
             if not isinstance(channel, AlertmanagerChannel) or self.remaining() < self.settings.min_send_seconds:
                 continue
             now = self.now()
-            request = channel.refresh(list(bodies.values()), now)
-            try:
-                response = await self.client(channel.pacing_key()).request(
-                    request.method, request.url, content=request.body, headers=dict(request.headers),
-                    auth=request.auth, timeout=min(channel.config.timeout_seconds, self.remaining()))
-                result = channel.classify(response.status_code, response.headers, response.content)
-            except httpx.HTTPError as error:
-                result = SendResult("retry", None, type(error).__name__)
-            if result.outcome == "delivered":
-                refresh_at = now + timedelta(seconds=channel.config.resend_interval_seconds)
-                await self.db(store.refreshed, self.engine, receiver, label, list(bodies), now, refresh_at)
-                self.report.refreshed += len(bodies)
+            result = await channel.resend([alert.body for alert in pushed], now, self.client(channel.pacing_key()))
+            delivered = result.outcome == "delivered"
+            carried = Counter((alert.outbox_id, alert.idempotency_key) for alert in pushed)
+            history = await self.db(store.channel_history, self.engine,
+                                    [outbox_id for outbox_id, _ in carried if outbox_id is not None])
+            attempts = [
+                store.Attempt(outbox_id or 0, key or f"{store.RESEND}:{receiver}:{label}", receiver, label,
+                              channel.type, store.RESEND,
+                              history.get(outbox_id or 0, {}).get(label, (0, False))[0] + 1, now,
+                              store.LOG_DELIVERED if delivered else store.LOG_RETRY, result.status_code,
+                              f"{count} firing alert{'s' if count > 1 else ''} re-sent: {result.detail}",
+                              result.latency_ms)
+                for (outbox_id, key), count in carried.items()]
+            refresh_at = now + timedelta(seconds=channel.config.resend_interval_seconds)
+            await self.db(store.record_resend, self.engine, receiver, label, attempts,
+                          [alert.fingerprint for alert in pushed] if delivered else [], now, refresh_at)
+            if delivered:
+                self.report.refreshed += len(pushed)
             else:
                 logger.warning("re-sending %d firing alerts to %s/%s failed: %s (tried again next pass)",
-                               len(bodies), receiver, label, result.detail or result.outcome)
+                               len(pushed), receiver, label, result.detail or result.outcome)
 
 
 # -- alerts test RECEIVER -----------------------------------------------------------------------------------------
