@@ -405,7 +405,12 @@ class _Pass:
             if not isinstance(channel, AlertmanagerChannel) or self.remaining() < self.settings.min_send_seconds:
                 continue
             now = self.now()
-            result = await channel.resend([alert.body for alert in pushed], now, self.client(channel.pacing_key()))
+            try:
+                async with asyncio.timeout(self.remaining()):
+                    result = await channel.resend([alert.body for alert in pushed], now,
+                                                  self.client(channel.pacing_key()))
+            except TimeoutError:
+                result = SendResult("retry", None, "no answer before the delivery pass's budget ran out")
             delivered = result.outcome == "delivered"
             carried = Counter((alert.outbox_id, alert.idempotency_key) for alert in pushed)
             history = await self.db(store.channel_history, self.engine,
