@@ -40,6 +40,18 @@ def test_sends_exactly_httpx_headers_and_body(receiver):
     assert got.headers == {name.lower(): value for name, value in expected.items()}
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_request_without_a_body_is_sent_as_httpx_would(receiver, method):
+    assert request(method, f"{receiver.url}/empty", auth=("user", "pass")).status_code == 200
+    [got] = receiver.received("/empty")
+    with httpx.Client() as client:
+        expected = client.build_request(method, f"{receiver.url}/empty").headers
+    assert (got.method, got.body) == (method, b"")
+    assert {k: v for k, v in got.headers.items() if k != "authorization"} == \
+        {name.lower(): value for name, value in expected.items()}
+    assert got.headers["authorization"] == "Basic dXNlcjpwYXNz"
+
+
 def test_answer_status_headers_and_compressed_body(receiver):
     receiver.script("/limited", Reply(429, gzip.compress(b"slow down"),
                                       {"Retry-After": "7", "Content-Encoding": "gzip"}))
