@@ -5,8 +5,8 @@
     .venv/bin/python bench/delivery_bench.py alertmanager [--alerts 300] [--rate 50]
         the same alert stream through Debian's prometheus-alertmanager (pushed to /api/v2/alerts, its webhook to
         the receiver) and through our outbox + delivery to the same receiver: delivered, duplicates, p50/p99.
-    .venv/bin/python bench/delivery_bench.py e2e
-        probe sees DOWN -> engine evaluation -> outbox -> receiver; needs the alert engine (issue 11), see below.
+
+End to end (probe sees DOWN -> evaluation -> delivery -> receiver, beside Alertmanager): bench/alert_latency_bench.py.
 """
 
 from __future__ import annotations
@@ -196,27 +196,9 @@ def side_by_side(database_url: str, alerts: int, rate: float) -> None:
     engine.dispose()
 
 
-def end_to_end() -> None:
-    """Probe DOWN -> evaluation -> outbox -> receiver, with group_wait 0.
-
-    The delivery half is here; the evaluation half is the alert engine's (issue 11), being built in parallel. After
-    the merge, plug it in: start the sandbox with one endpoint that goes DOWN at t0 (``PATCH
-    /_sandbox/endpoints/<name> {"status": 503}``), run ``HealthMonitor.run_pass`` every probe interval, call the
-    engine's evaluation function on the same database right after each pass (as ``alert_evaluation_sensor`` does),
-    and run ``deliver_due`` on the outbox after each evaluation (or continuously, as above); the latency is the
-    recording receiver's ``received_at`` minus t0, to compare with probe interval + evaluation interval + 1 s.
-    """
-    try:
-        from monitoring_pipeline.alerting import engine  # noqa: F401 - the engine's module after the merge
-    except ImportError:
-        print("e2e: needs the alert engine (issue 11); see end_to_end's docstring for how it plugs in")
-        return
-    print("e2e: the alert engine is present; wire its evaluation into end_to_end (see its docstring)")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("throughput", "alertmanager", "e2e"))
+    parser.add_argument("mode", choices=("throughput", "alertmanager"))
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--alerts", type=int, default=300)
@@ -229,11 +211,9 @@ def main() -> None:
         if args.backend in ("postgres", "both"):
             with throwaway_database() as url:
                 throughput(url, args.count, "PostgreSQL")
-    elif args.mode == "alertmanager":
+    else:
         with throwaway_database() as url:
             side_by_side(url, args.alerts, args.rate)
-    else:
-        end_to_end()
 
 
 if __name__ == "__main__":

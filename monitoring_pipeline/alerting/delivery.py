@@ -14,15 +14,18 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.cookiejar import CookieJar
 from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import Engine, select
 
+from monitoring_pipeline.aiohttp_transport import AiohttpTransport
 from monitoring_pipeline.alerting import delivery_store as store
 from monitoring_pipeline.alerting.channels.alertmanager import AlertmanagerChannel, postable_alert
 from monitoring_pipeline.alerting.channels.base import Channel, SendContext, SendResult, redact_http_logs
@@ -106,6 +109,14 @@ class Pacer:
         self._next[key] = max(self._next.get(key, 0.0), self._clock() + seconds)
 
 
+class _NoCookies(CookieJar):
+    """A receiver's cookies are never sent back (a webhook is not a browser session), and not parsing them saves
+    a measurable share of each send's CPU."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+
 PACER = Pacer()
 OnSent = Callable[[store.LeasedRow, Channel, SendResult], None]
 
@@ -157,8 +168,8 @@ class _Pass:
         workers = 1 if engine.dialect.name == "sqlite" else 4
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alert-delivery-db")
         self.semaphore = asyncio.Semaphore(settings.concurrency)
-        # One small HTTP client per target: httpcore scans a client's whole pool on every request, so one big shared
-        # pool costs CPU in proportion to its size (see README, probing).
+        # One HTTP client per target, its connections kept alive through the pass; it sends through aiohttp, which
+        # costs a third of httpcore's CPU per request (aiohttp_transport.py).
         self.clients: dict[str, httpx.AsyncClient] = {}
         self.target_slots: dict[str, asyncio.Semaphore] = {}
         self.batch: list[tuple[store.LeasedRow, store.RowOutcome, list[store.Attempt], asyncio.Future[None]]] = []
@@ -224,9 +235,9 @@ class _Pass:
     def client(self, key: str) -> httpx.AsyncClient:
         client = self.clients.get(key)
         if client is None:
-            limits = httpx.Limits(max_connections=self.settings.per_target,
-                                  max_keepalive_connections=self.settings.per_target)
-            client = self.clients[key] = httpx.AsyncClient(limits=limits, follow_redirects=False)
+            client = self.clients[key] = httpx.AsyncClient(
+                transport=AiohttpTransport(max_connections=self.settings.per_target), follow_redirects=False,
+                cookies=_NoCookies())
         return client
 
     async def send(self, row: store.LeasedRow, notification: Notification, channel: Channel, attempt: int,
@@ -242,8 +253,8 @@ class _Pass:
             attempted_at = self.now()
             context = SendContext(now=attempted_at, thread_root=root, receiver=row.receiver)
             try:
-                result = await asyncio.wait_for(channel.send(notification, context, self.client(key)),
-                                                max(self.remaining(), self.settings.min_send_seconds))
+                async with asyncio.timeout(max(self.remaining(), self.settings.min_send_seconds)):
+                    result = await channel.send(notification, context, self.client(key))
             except TimeoutError:
                 result = SendResult("retry", None, "no answer before the delivery pass's budget ran out")
             if self.on_sent is not None:
@@ -323,8 +334,9 @@ class _Pass:
             entries = [a.row() for _, _, unlogged in items for a in unlogged]
             if entries:
                 connection.execute(alert_delivery_log.insert(), entries)
-            for row, outcome, _ in items:
-                if not store.finish_row(connection, row, outcome, now):
+            mine = store.finish_delivered(connection, [row for row, _, _ in items], now)
+            for row, _, _ in items:
+                if row.id not in mine:
                     self.report.lost_leases += 1
                     logger.warning("outbox row %s was taken over by another process (our lease expired)", row.id)
 
@@ -368,7 +380,7 @@ class _Pass:
         firing = {a.fingerprint: postable_alert(a) for a in notification.alerts if a.state != "resolved"}
         resolved = [a.fingerprint for a in notification.alerts if a.state == "resolved"]
         refresh_at = now + timedelta(seconds=channel.config.resend_interval_seconds)
-        store.remember_pushed(connection, row.receiver, channel.label, firing, resolved, now, refresh_at)
+        store.remember_pushed(connection, row.receiver, channel.label, firing, resolved, now, refresh_at, row.id)
 
     def count(self, outcome: store.RowOutcome, attempts: int) -> None:
         self.report.attempts += attempts
@@ -384,28 +396,41 @@ class _Pass:
             self.report.deferred += 1
 
     async def refresh_alertmanager(self) -> None:
-        """Re-send alerts still firing to Alertmanager channels before their endsAt passes."""
+        """Re-send alerts still firing to Alertmanager channels before their endsAt passes. Each re-send is in the
+        delivery log (kind ``resend``): one attempt per notification whose alerts it carried. A failed one is tried
+        again next pass."""
         due = await self.db(store.due_pushed, self.engine, self.now())
-        for (receiver, label), bodies in due.items():
+        for (receiver, label), pushed in due.items():
             channel = next((c for c in self.channels.get(receiver, []) if c.label == label), None)
             if not isinstance(channel, AlertmanagerChannel) or self.remaining() < self.settings.min_send_seconds:
                 continue
             now = self.now()
-            request = channel.refresh(list(bodies.values()), now)
             try:
-                response = await self.client(channel.pacing_key()).request(
-                    request.method, request.url, content=request.body, headers=dict(request.headers),
-                    auth=request.auth, timeout=min(channel.config.timeout_seconds, self.remaining()))
-                result = channel.classify(response.status_code, response.headers, response.content)
-            except httpx.HTTPError as error:
-                result = SendResult("retry", None, type(error).__name__)
-            if result.outcome == "delivered":
-                refresh_at = now + timedelta(seconds=channel.config.resend_interval_seconds)
-                await self.db(store.refreshed, self.engine, receiver, label, list(bodies), now, refresh_at)
-                self.report.refreshed += len(bodies)
+                async with asyncio.timeout(self.remaining()):
+                    result = await channel.resend([alert.body for alert in pushed], now,
+                                                  self.client(channel.pacing_key()))
+            except TimeoutError:
+                result = SendResult("retry", None, "no answer before the delivery pass's budget ran out")
+            delivered = result.outcome == "delivered"
+            carried = Counter((alert.outbox_id, alert.idempotency_key) for alert in pushed)
+            history = await self.db(store.channel_history, self.engine,
+                                    [outbox_id for outbox_id, _ in carried if outbox_id is not None])
+            attempts = [
+                store.Attempt(outbox_id or 0, key or f"{store.RESEND}:{receiver}:{label}", receiver, label,
+                              channel.type, store.RESEND,
+                              history.get(outbox_id or 0, {}).get(label, (0, False))[0] + 1, now,
+                              store.LOG_DELIVERED if delivered else store.LOG_RETRY, result.status_code,
+                              f"{count} firing alert{'s' if count > 1 else ''} re-sent: {result.detail}",
+                              result.latency_ms)
+                for (outbox_id, key), count in carried.items()]
+            refresh_at = now + timedelta(seconds=channel.config.resend_interval_seconds)
+            await self.db(store.record_resend, self.engine, receiver, label, attempts,
+                          [alert.fingerprint for alert in pushed] if delivered else [], now, refresh_at)
+            if delivered:
+                self.report.refreshed += len(pushed)
             else:
                 logger.warning("re-sending %d firing alerts to %s/%s failed: %s (tried again next pass)",
-                               len(bodies), receiver, label, result.detail or result.outcome)
+                               len(pushed), receiver, label, result.detail or result.outcome)
 
 
 # -- alerts test RECEIVER -----------------------------------------------------------------------------------------

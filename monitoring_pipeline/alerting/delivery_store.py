@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, delete, exists, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, delete, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql
 
 from monitoring_pipeline.alerting.outbox import DELIVERED, FAILED, HELD, PENDING
@@ -27,6 +27,8 @@ OK = "ok"
 BROKEN = "broken"
 # Outcomes of one attempt in the delivery log.
 LOG_DELIVERED, LOG_RETRY, LOG_FAILED, LOG_HELD = "delivered", "retry", "failed", "held"
+# The delivery log's kind for a periodic re-send of alerts still firing to an Alertmanager channel.
+RESEND = "resend"
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,19 @@ def finish_row(connection: Connection, row: LeasedRow, outcome: RowOutcome, now:
     return result.rowcount == 1
 
 
+def finish_delivered(connection: Connection, rows: Sequence[LeasedRow], now: datetime) -> set[int]:
+    """Mark ``rows`` delivered in one statement, those still ours (our lease token); returns their ids, so a row
+    another process took over is told apart. The same as ``finish_row`` with a plain delivery, for many rows."""
+    if not rows:
+        return set()
+    outbox = alert_outbox
+    statement = (update(outbox)
+                 .where(tuple_(outbox.c.id, outbox.c.leased_until).in_([(row.id, row.lease) for row in rows]))
+                 .values(status=DELIVERED, leased_until=None, attempts=outbox.c.attempts + 1, delivered_at=now)
+                 .returning(outbox.c.id))
+    return set(connection.execute(statement).scalars())
+
+
 def release(engine: Engine, rows: Iterable[LeasedRow]) -> None:
     """Give back rows that were leased but not started (the budget ran out): due again at once."""
     with engine.begin() as connection:
@@ -309,11 +324,13 @@ def reconcile_receivers(engine: Engine, hashes: Mapping[str, str], now: datetime
 
 
 def remember_pushed(connection: Connection, receiver: str, channel: str, firing: Mapping[str, dict[str, Any]],
-                    resolved: Iterable[str], now: datetime, refresh_at: datetime) -> None:
-    """Firing alerts to re-send before their endsAt; resolved ones are forgotten."""
+                    resolved: Iterable[str], now: datetime, refresh_at: datetime, outbox_id: int) -> None:
+    """Firing alerts to re-send before their endsAt (``outbox_id``: the notification that pushed them); resolved
+    ones are forgotten."""
     upsert(connection, alert_pushed_alerts,
            [{"receiver": receiver, "channel": channel, "fingerprint": fp, "body": json.dumps(body, sort_keys=True),
-             "refresh_at": refresh_at, "pushed_at": now} for fp, body in sorted(firing.items())],
+             "refresh_at": refresh_at, "pushed_at": now, "outbox_id": outbox_id}
+            for fp, body in sorted(firing.items())],
            ["receiver", "channel", "fingerprint"])
     gone = list(resolved)
     if gone:
@@ -322,19 +339,42 @@ def remember_pushed(connection: Connection, receiver: str, channel: str, firing:
             alert_pushed_alerts.c.fingerprint.in_(gone)))
 
 
-def due_pushed(engine: Engine, now: datetime) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+@dataclass(frozen=True)
+class PushedAlert:
+    """An alert pushed to an Alertmanager channel that is due for a re-send, and the notification that pushed it
+    (its outbox row and idempotency key; None for alerts pushed before migration 0012)."""
+
+    fingerprint: str
+    body: dict[str, Any]
+    outbox_id: int | None
+    idempotency_key: str | None
+
+
+def due_pushed(engine: Engine, now: datetime) -> dict[tuple[str, str], list[PushedAlert]]:
     """Pushed alerts due for a re-send, by (receiver, channel)."""
-    query = select(alert_pushed_alerts).where(alert_pushed_alerts.c.refresh_at <= now)
-    found: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    pushed, outbox = alert_pushed_alerts, alert_outbox
+    query = (select(pushed.c.receiver, pushed.c.channel, pushed.c.fingerprint, pushed.c.body, pushed.c.outbox_id,
+                    outbox.c.idempotency_key)
+             .join(outbox, outbox.c.id == pushed.c.outbox_id, isouter=True)
+             .where(pushed.c.refresh_at <= now).order_by(pushed.c.fingerprint))
+    found: dict[tuple[str, str], list[PushedAlert]] = {}
     with engine.connect() as connection:
         for row in connection.execute(query):
-            found.setdefault((row.receiver, row.channel), {})[row.fingerprint] = json.loads(row.body)
+            found.setdefault((row.receiver, row.channel), []).append(
+                PushedAlert(row.fingerprint, json.loads(row.body), row.outbox_id, row.idempotency_key))
     return found
 
 
-def refreshed(engine: Engine, receiver: str, channel: str, fingerprints: Iterable[str], now: datetime,
-              refresh_at: datetime) -> None:
+def record_resend(engine: Engine, receiver: str, channel: str, attempts: Sequence[Attempt],
+                  refreshed: Iterable[str] = (), now: datetime | None = None,
+                  refresh_at: datetime | None = None) -> None:
+    """Log a re-send's attempts and, when it was delivered, move the ``refreshed`` alerts' next re-send, in one
+    transaction."""
     with engine.begin() as connection:
-        connection.execute(update(alert_pushed_alerts).where(
-            alert_pushed_alerts.c.receiver == receiver, alert_pushed_alerts.c.channel == channel,
-            alert_pushed_alerts.c.fingerprint.in_(list(fingerprints))).values(refresh_at=refresh_at, pushed_at=now))
+        if attempts:
+            connection.execute(alert_delivery_log.insert(), [a.row() for a in attempts])
+        fingerprints = list(refreshed)
+        if fingerprints:
+            connection.execute(update(alert_pushed_alerts).where(
+                alert_pushed_alerts.c.receiver == receiver, alert_pushed_alerts.c.channel == channel,
+                alert_pushed_alerts.c.fingerprint.in_(fingerprints)).values(refresh_at=refresh_at, pushed_at=now))

@@ -151,7 +151,8 @@ def statistics(connection: Connection, start: datetime, end: datetime, noisiest:
     to_resolve = [(row.resolved_at - row.fired_at).total_seconds() for row in rows if row.resolved_at]
     log = alert_delivery_log.c
     outcomes = dict(connection.execute(
-        select(log.outcome, func.count()).where(log.attempted_at >= start, log.attempted_at < end)
+        select(log.outcome, func.count())
+        .where(log.attempted_at >= start, log.attempted_at < end, log.kind != "resend")  # not a new notification
         .group_by(log.outcome)).all())
     return AlertStatistics(
         fired=len(rows),

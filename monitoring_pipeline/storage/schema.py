@@ -545,6 +545,9 @@ alert_pushed_alerts = Table(
     Column("body", Text, nullable=False),  # the alert as Alertmanager's API takes it, without endsAt
     Column("refresh_at", UtcDateTime(), nullable=False),
     Column("pushed_at", UtcDateTime(), nullable=False),
+    # The notification that last pushed it: its periodic re-sends are logged against it (migration 0012; null for
+    # alerts pushed before).
+    Column("outbox_id", _BIGINT_ID),
     Index("ix_alert_pushed_alerts_refresh", "refresh_at"),
 )
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import httpx
 from pydantic import Field, model_validator
 
 from monitoring_pipeline.alerting.channels.base import (
     JSON_HEADERS,
     ChannelConfig,
+    ChannelSetupError,
     EnvName,
     HttpChannel,
     HttpRequest,
     SendContext,
+    SendResult,
     json_body,
     secret,
 )
@@ -110,3 +113,11 @@ class AlertmanagerChannel(HttpChannel):
     def refresh(self, bodies: list[dict[str, Any]], now: datetime) -> HttpRequest:
         """The re-send of still-firing alerts (bodies as stored by the delivery step) with a new ``endsAt``."""
         return self.request([{**body, "endsAt": iso(now + self.ttl)} for body in bodies])
+
+    async def resend(self, bodies: list[dict[str, Any]], now: datetime, client: httpx.AsyncClient) -> SendResult:
+        """Re-send still-firing alerts once, judged and redacted like any send."""
+        try:
+            request = self.refresh(bodies, now)
+        except ChannelSetupError as error:
+            return SendResult("failed", None, str(error))
+        return await self.send_request(request, client)

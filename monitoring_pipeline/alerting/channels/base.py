@@ -241,12 +241,16 @@ class HttpChannel(Channel):
         return SendResult("failed", status, detail)
 
     async def send(self, notification: Notification, context: SendContext, client: httpx.AsyncClient) -> SendResult:
-        started = time.perf_counter()
-        secrets = self.secrets()
         try:
             request = self.build(notification, context)
         except ChannelSetupError as error:
             return SendResult("failed", None, str(error))
+        return await self.send_request(request, client)
+
+    async def send_request(self, request: HttpRequest, client: httpx.AsyncClient) -> SendResult:
+        """Send ``request`` once and judge the answer; the result's detail is redacted and its latency measured."""
+        started = time.perf_counter()
+        secrets = self.secrets()
         secrets.extend(v for v in (request.url, *(request.auth or ())) if v)
         try:
             response = await client.request(

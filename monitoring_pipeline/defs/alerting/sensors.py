@@ -3,13 +3,17 @@ the run-failure sensor that hands failed runs to it."""
 
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import dagster as dg
+from sqlalchemy import Engine
 
+from monitoring_pipeline.alerting.delivery import deliver_due
 from monitoring_pipeline.alerting.evaluation import EvaluationReport
 from monitoring_pipeline.alerting.model import SEVERITIES
 from monitoring_pipeline.alerting.queries import engine_health
+from monitoring_pipeline.alerting.receivers import ReceiverConfig
 from monitoring_pipeline.alerting.sources.dagster import open_failed_jobs, record_run_failure
 from monitoring_pipeline.defs.alerting.instance_records import collect_inputs, run_failure_error
 from monitoring_pipeline.defs.alerting.resources import AlertingResource
@@ -20,6 +24,9 @@ from monitoring_pipeline.settings import ProjectSettings
 # Observations of the engine go to Dagster when its figures change, and at least this often (plots stay live).
 REPORT_EVERY_SECONDS = 300
 _TRANSITIONS_LOGGED = 20
+# What an evaluation queued is sent within its tick, in at most this long; the tick stays under Dagster's 60 s.
+IMMEDIATE_DELIVERY_BUDGET_SECONDS = 10.0
+TICK_LIMIT_SECONDS = 55.0
 
 
 def build_evaluation_sensor(settings: ProjectSettings) -> dg.SensorDefinition:
@@ -40,6 +47,8 @@ def build_evaluation_sensor(settings: ProjectSettings) -> dg.SensorDefinition:
         # Every check of the code location, those declared inside multi-assets (check_specs) too.
         check_keys = list(context.repository_def.asset_graph.asset_check_keys) if context.repository_def else []
         report = alert_engine.evaluate(collect_inputs(context.instance, check_keys, failed_jobs))
+        if report.notifications:
+            _deliver_at_once(context, engine, alert_engine.config.receivers, report.duration_seconds)
         for line in report.transitions[:_TRANSITIONS_LOGGED]:
             context.log.info(line)
         if len(report.transitions) > _TRANSITIONS_LOGGED:
@@ -61,6 +70,24 @@ def build_evaluation_sensor(settings: ProjectSettings) -> dg.SensorDefinition:
         return dg.SensorResult(asset_events=events, cursor=cursor.dump(), skip_reason=report.summary())
 
     return alert_evaluation_sensor
+
+
+def _deliver_at_once(context: dg.SensorEvaluationContext, engine: Engine, receivers: Mapping[str, ReceiverConfig],
+                     evaluated_in: float) -> None:
+    """Send what the evaluation just queued now, not at the delivery sensor's next tick (up to 10 s later): with
+    group_wait 0 an alert reaches its receivers within a second of the evaluation that fired it. What does not fit
+    in the budget, and every retry, is left to the delivery sensor."""
+    budget = min(IMMEDIATE_DELIVERY_BUDGET_SECONDS, TICK_LIMIT_SECONDS - evaluated_in)
+    if budget < 1:
+        return
+    try:
+        delivery = deliver_due(engine, receivers, budget_seconds=budget)
+    except Exception as error:  # noqa: BLE001 - the notifications are committed: the delivery sensor sends them
+        context.log.warning("sending the queued notifications at once failed (%s); the delivery sensor will",
+                            type(error).__name__)
+        return
+    if delivery.attempts:
+        context.log.info("sent at once: %s", delivery.summary())
 
 
 def engine_figures(report: EvaluationReport) -> dict[str, float]:

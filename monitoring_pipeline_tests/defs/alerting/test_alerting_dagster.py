@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 import monitoring_pipeline.definitions
 from monitoring_pipeline.alerting.queries import list_alerts
@@ -19,6 +19,7 @@ from monitoring_pipeline.defs.alerting.checks import alerting_healthy
 from monitoring_pipeline.defs.alerting.resources import AlertingResource
 from monitoring_pipeline.defs.alerting.sensors import alert_run_failure_sensor, build_evaluation_sensor
 from monitoring_pipeline.defs.shared.resources import ProjectDatabaseResource
+from monitoring_pipeline.fakes.inbox import RecordingReceiver
 from monitoring_pipeline.storage.schema import alert_delivery_log, alert_receiver_status, alerts
 from monitoring_pipeline_tests.defs.settings import PARTITIONS, SETTINGS
 
@@ -127,6 +128,27 @@ def test_a_failed_run_fires_and_the_next_success_resolves_it(setup):
         assert [a.rule for a in list_alerts(connection, "resolved")] == ["run_failed"]
 
 
+def test_what_an_evaluation_queues_is_sent_in_the_same_tick(tmp_path):
+    with RecordingReceiver() as receiver:
+        config = tmp_path / "alerting.yaml"
+        config.write_text(CONFIG.replace("receivers: [{name: team}]", "receivers: [{name: team, channels: "
+                                         f"[{{type: webhook, url: '{receiver.url}/team'}}]}}]"))
+        url = f"sqlite:///{tmp_path / 'project.db'}"
+        resources = {"database": ProjectDatabaseResource(url=url), "alerting": AlertingResource(path=str(config))}
+        sensor = build_evaluation_sensor(SETTINGS)
+        defs = dg.Definitions(assets=[orders, alert_engine_spec], asset_checks=[orders_complete, alerting_healthy],
+                              sensors=[sensor], resources=resources)
+        with dg.instance_for_test() as instance:
+            assert dg.materialize([orders, orders_complete], instance=instance).success
+            result = _tick(instance, defs, resources, sensor)
+        assert result.skip_reason.skip_message == "1 firing, 1 newly fired, 0 resolved, 1 notifications queued"
+        [request] = receiver.received("/team")  # no delivery sensor tick needed
+        assert request.json()["alerts"][0]["labels"]["check_name"] == "orders_complete"
+        with resources["database"].get_engine().connect() as connection:
+            [entry] = connection.execute(select(alert_delivery_log)).all()
+        assert (entry.receiver, entry.kind, entry.outcome) == ("team", "trigger", "delivered")
+
+
 def test_alerting_healthy_fails_while_behind_or_a_receiver_is_broken(setup):
     instance, defs, resources, sensor, engine = setup
     check_job = dg.define_asset_job("health", selection=dg.AssetSelection.checks(alerting_healthy))
@@ -180,6 +202,9 @@ def test_alert_history_daily_plots_a_day(tmp_path):
             {"outbox_id": 1, "idempotency_key": f"k{n}", "receiver": "team", "channel": "slack",
              "channel_type": "slack", "kind": "trigger", "attempt": 1, "attempted_at": start, "outcome": outcome}
             for n, outcome in enumerate(["delivered", "delivered", "retry", "failed"])])
+        connection.execute(insert(alert_delivery_log).values(  # an Alertmanager re-send: not a notification
+            outbox_id=1, idempotency_key="k0", receiver="team", channel="am", channel_type="alertmanager",
+            kind="resend", attempt=2, attempted_at=start, outcome="delivered"))
     asset = build_history_asset(PARTITIONS)
     result = dg.materialize([asset], resources=resources, partition_key=day.isoformat())
     metadata = {k: v.value for k, v in result.asset_materializations_for_node("alert_history_daily")[0]
