@@ -212,9 +212,8 @@ def routes(service: OpsService) -> list[Route]:
     async def statistics(request: Request) -> Any:
         period, delta = period_of(request, "7d")
         end = datetime.now(UTC)
-        stats = await run_in_threadpool(alert_reads.alert_statistics, service.engine, end - delta, end)
-        noisy = await run_in_threadpool(alert_reads.noisiest_rules, service.engine, end - delta, end, 10)
-        return {"period": period, "statistics": stats, "noisiest_rules": noisy}
+        stats = await run_in_threadpool(alert_reads.alert_statistics, service.engine, end - delta, end, 10)
+        return {"period": period, "statistics": stats, "noisiest_rules": stats.noisiest}
 
     async def acknowledge(request: Request) -> tuple[int, Any]:
         alert_id = _int(request.path_params["alert_id"])
@@ -222,16 +221,13 @@ def routes(service: OpsService) -> list[Route]:
         by = _text(body, "by", "api")
         comment = _text(body, "comment", "")
 
-        def run() -> str:
-            with service.engine.begin() as connection:
-                return alert_reads.acknowledge_alert(connection, alert_id, by, comment, datetime.now(UTC))
-
-        outcome = await run_in_threadpool(run)
-        status = {"acknowledged": 200, "already_acknowledged": 200, "resolved": 409, "not_found": 404}.get(outcome, 503)
+        outcome = await run_in_threadpool(service.acknowledge, alert_id, by, comment)
+        status = {"acknowledged": 200, "already_acknowledged": 200, "resolved": 409, "pending": 409,
+                  "not_found": 404}.get(outcome, 503)
         return status, {"alert_id": alert_id, "outcome": outcome}
 
     async def silences(request: Request) -> Any:
-        found = await run_in_threadpool(alert_reads.silences, service.engine,
+        found = await run_in_threadpool(alert_reads.silences, service.engine, datetime.now(UTC),
                                         request.query_params.get("expired") == "1")
         return {"silences": found}
 
@@ -253,7 +249,10 @@ def routes(service: OpsService) -> list[Route]:
                 return alert_reads.create_silence(connection, matchers, now, now + timedelta(minutes=duration),
                                                   created_by, comment)
 
-        created = await run_in_threadpool(run)
+        try:
+            created = await run_in_threadpool(run)
+        except alert_reads.SilenceError as error:
+            raise ApiError(422, str(error)) from None
         if created is None:
             raise ApiError(503, "silences are not available: this deployment has no alert engine yet")
         return 201, created
