@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -236,3 +237,47 @@ def test_one_click_acknowledgement_from_a_real_email(engine, seeded, tmp_path, m
             assert notice and "/ack/" not in notice[-1].get_body(("plain",)).get_content()
     with engine.connect() as connection:
         assert connection.execute(select(alerts.c.state).where(alerts.c.id == row.id)).scalar_one() == "acknowledged"
+
+
+def _statuspage(server: OpsServer, status: str, impact: str, updated_at: datetime) -> None:
+    from monitoring_pipeline_tests.ops.conftest import STATUSPAGE_TOKEN
+    from monitoring_pipeline_tests.ops.test_webhooks import INCIDENT
+
+    body = json.loads(json.dumps(INCIDENT))
+    stamp = updated_at.isoformat().replace("+00:00", "Z")
+    body["incident"].update(status=status, impact=impact, updated_at=stamp,
+                            created_at=(updated_at - timedelta(minutes=30)).isoformat().replace("+00:00", "Z"))
+    answer = httpx.post(f"{server.url}/webhooks/statuspage", content=json.dumps(body).encode(),
+                        headers={"X-Webhook-Token": STATUSPAGE_TOKEN})
+    assert answer.status_code == 200 and answer.json()["outcome"] == "applied", answer.text
+
+
+def test_a_provider_declared_incident_raises_an_alert_until_the_provider_resolves_it(engine, seeded, settings,
+                                                                                      started):
+    stripe = seeded[0].stripe_like
+    server = started()
+    now = datetime.now(UTC)
+
+    def incident_alerts() -> list[store.AlertRow]:
+        with engine.connect() as connection:
+            return [r for r in store.open_alerts(connection, ["provider_incident"])]
+
+    _statuspage(server, "investigating", "major", now - timedelta(minutes=5))
+    evaluate(engine, settings)
+    [alert] = incident_alerts()
+    assert (alert.state, alert.severity) == ("firing", "error")
+    assert {k: alert.labels[k] for k in ("integration", "provider", "incident")} == {
+        "integration": stripe, "provider": "statuspage", "incident": "incident:lbkhbwn21v5q"}
+    assert alert.annotations["summary"] == (f"{stripe}: Elevated API error rates (declared by the provider, major)")
+
+    _statuspage(server, "identified", "critical", now - timedelta(minutes=2))  # worse: the same alert, more severe
+    evaluate(engine, settings)
+    [worse] = incident_alerts()
+    assert (worse.id, worse.severity, worse.state) == (alert.id, "critical", "firing")
+
+    _statuspage(server, "resolved", "critical", now - timedelta(minutes=1))
+    evaluate(engine, settings)
+    assert incident_alerts() == []
+    with engine.connect() as connection:
+        resolved = store.alert_by_id(connection, alert.id)
+    assert resolved.state == "resolved" and resolved.resolved_at is not None
