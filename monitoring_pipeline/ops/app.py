@@ -15,7 +15,7 @@ from dataclasses import asdict, is_dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -32,7 +32,7 @@ from monitoring_pipeline.notifications.registrations import RegistrationConfigEr
 from monitoring_pipeline.ops import ack_links, alert_reads, api, webhooks
 from monitoring_pipeline.ops.config import OpsConfig
 from monitoring_pipeline.ops.health import FAIL, readiness
-from monitoring_pipeline.ops.metrics import metrics_registry
+from monitoring_pipeline.ops.metrics import metrics_collector
 from monitoring_pipeline.ops.openapi import openapi_document
 from monitoring_pipeline.ops.pages import Pages
 from monitoring_pipeline.ops.snapshot import StatusReader
@@ -73,7 +73,7 @@ class OpsService:
         self.settings = settings
         self.config = config
         self.reader = StatusReader(engine, settings, title=config.service.title)
-        self.registry = metrics_registry(self.reader)
+        self.metrics_collector = metrics_collector(self.reader)
         self.pages = Pages(config)
         self.event_interval = event_interval
         self.links: LinkBuilder | None = ack_links.notification_links(config)
@@ -237,7 +237,7 @@ class OpsService:
         denied = self.read_denied(request)
         if denied is not None:
             return denied
-        body = await run_in_threadpool(generate_latest, self.registry)
+        body = await run_in_threadpool(self.metrics_collector.exposition)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def live(self, request: Request) -> Response:

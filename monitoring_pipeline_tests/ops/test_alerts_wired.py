@@ -281,3 +281,21 @@ def test_a_provider_declared_incident_raises_an_alert_until_the_provider_resolve
     with engine.connect() as connection:
         resolved = store.alert_by_id(connection, alert.id)
     assert resolved.state == "resolved" and resolved.resolved_at is not None
+
+
+def test_the_fast_exposition_is_prometheus_clients_own(engine, seeded, settings):
+    from prometheus_client import generate_latest
+
+    from monitoring_pipeline.ops.metrics import metrics_collector, metrics_registry
+    from monitoring_pipeline.ops.snapshot import StatusReader
+
+    evaluate(engine, settings)
+    reader = StatusReader(engine, settings)
+
+    def families(text: bytes) -> list[str]:  # those whose values are ages (they grow between the two) left out
+        return sorted(f for f in text.decode().split("# HELP ")[1:]
+                      if not f.startswith(("dnb_landing_lag_seconds", "alert_outbox_oldest_due_seconds")))
+
+    fast, reference = metrics_collector(reader).exposition(), generate_latest(metrics_registry(reader))
+    assert families(fast) == families(reference)
+    assert b'alerts_firing{severity="critical"} 1.0' in fast
