@@ -50,6 +50,7 @@ class AlertView:
     source: str
     labels: Mapping[str, str]
     starts_at: datetime  # when it fired (pending: since its condition held)
+    since: datetime  # when its condition began to hold (a DOWN since 20 minutes fired a moment ago: 20 minutes)
     ends_at: datetime | None = None
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
@@ -60,7 +61,7 @@ class AlertView:
     def of(cls, row: store.AlertRow) -> AlertView:
         return cls(id=row.id, rule=row.rule, severity=row.severity, state=row.state,
                    summary=row.annotations.get("summary") or row.rule, source=row.source, labels=dict(row.labels),
-                   starts_at=row.fired_at or row.active_since, ends_at=row.resolved_at,
+                   starts_at=row.fired_at or row.active_since, since=row.active_since, ends_at=row.resolved_at,
                    acknowledged_by=row.acknowledged_by, acknowledged_at=row.acknowledged_at,
                    description=row.annotations.get("description", ""),
                    muted_by=row.muted_by if row.muted else None)
