@@ -264,6 +264,21 @@ class ReceiverHealthRule(StateRule):
     source: Literal["receiver_health"]
 
 
+PROVIDER_IMPACTS = ("none", "minor", "major", "critical", "maintenance")
+
+
+class ProviderIncidentRule(StateRule):
+    """An incident a provider declares on its status page (inbound webhooks): fires while the provider says it is
+    open, with a severity by its impact, and resolves when the provider resolves it."""
+
+    source: Literal["provider_incident"]
+    impacts: tuple[Literal["none", "minor", "major", "critical", "maintenance"], ...] = Field(
+        default=("minor", "major", "critical"), min_length=1)
+    severity_by_impact: dict[Literal["none", "minor", "major", "critical", "maintenance"], Severity] = Field(
+        default_factory=lambda: {"critical": "critical", "major": "error", "minor": "warning", "none": "info",
+                                 "maintenance": "info"})
+
+
 RULE_MODELS: dict[str, type[_Rule]] = {
     "integration_state": IntegrationStateRule,
     "integration_failover": IntegrationFailoverRule,
@@ -276,11 +291,12 @@ RULE_MODELS: dict[str, type[_Rule]] = {
     "threshold": ThresholdRule,
     "anomaly": AnomalyRule,
     "receiver_health": ReceiverHealthRule,
+    "provider_incident": ProviderIncidentRule,
 }
 SOURCES = tuple(RULE_MODELS)
 RuleConfig = (IntegrationStateRule | IntegrationFailoverRule | SlaBurnRateRule | AssetCheckRule | DagsterRunRule
               | DagsterTickRule | LandingFreshnessRule | DnbEventRule | ThresholdRule | AnomalyRule
-              | ReceiverHealthRule)
+              | ReceiverHealthRule | ProviderIncidentRule)
 
 # Labels every alert has, set by the engine.
 RESERVED_LABELS = ("alertname", "severity", "source")
@@ -296,6 +312,7 @@ SOURCE_LABELS: dict[str, tuple[str, ...]] = {
     "landing_freshness": ("reference",),
     "dnb_event": ("reference", "duns", "notification_type"),
     "receiver_health": ("receiver",),
+    "provider_incident": (*_INTEGRATION_LABELS, "provider", "incident"),
 }
 METRIC_LABELS: dict[str, tuple[str, ...]] = {
     "integration_error_rate": _INTEGRATION_LABELS,
@@ -317,6 +334,7 @@ SOURCE_DETAILS: dict[str, tuple[str, ...]] = {
     "threshold": ("metric", "window", "op", "threshold", "samples"),
     "anomaly": ("metric", "day", "median", "mad", "robust_z", "history"),
     "receiver_health": ("reason", "since"),
+    "provider_incident": ("title", "status", "impact", "url", "detail", "kind", "started_at"),
 }
 
 

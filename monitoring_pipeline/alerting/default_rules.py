@@ -117,6 +117,17 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
                            "history.",
         },
     },
+    {
+        "name": "provider_incident",
+        "source": "provider_incident",
+        # severity by the incident's impact: critical -> critical, major -> error, minor -> warning
+        "annotations": {
+            "summary": "{{ labels.integration }}: {{ details.title }} (declared by the provider, {{ details.impact }})",
+            "description": "{{ labels.provider }} says: {{ details.status }}{% if details.detail %}: "
+                           "{{ details.detail }}{% endif %}",
+            "status_page_url": "{{ details.url }}",
+        },
+    },
     # -- Dagster ----------------------------------------------------------------------------------------------------
     {
         "name": "asset_check_failed",

@@ -38,6 +38,7 @@ from monitoring_pipeline.alerting.sources.integrations import (
     SlaBurnRateSource,
 )
 from monitoring_pipeline.alerting.sources.metrics import AnomalySource, ThresholdSource
+from monitoring_pipeline.alerting.sources.providers import ProviderIncidentSource
 from monitoring_pipeline.alerting.sources.receivers import ReceiverHealthSource
 from monitoring_pipeline.alerting.sources.records import DagsterInputs
 from monitoring_pipeline.alerting.store import ACKNOWLEDGED, FIRING, PENDING
@@ -49,7 +50,7 @@ logger = logging.getLogger(__name__)
 SOURCES: tuple[Source, ...] = (
     IntegrationStateSource(), FailoverSource(), SlaBurnRateSource(), AssetCheckSource(), DagsterRunSource(),
     DagsterTickSource(), LandingFreshnessSource(), DnbEventSource(), ThresholdSource(), AnomalySource(),
-    ReceiverHealthSource(),
+    ReceiverHealthSource(), ProviderIncidentSource(),
 )
 CURSORS = "cursors"
 MUTING = "muting"

@@ -31,6 +31,7 @@ def serve(host: str | None, port: int | None) -> None:
 @click.option("--email/--no-email", default=False, show_default=True, help="Also e-mail it to the recipients.")
 def report(kind: str, day: datetime | None, email: bool) -> None:
     """Render a report now and store it under <data dir>/reports/YYYY/MM/DD/ (what the Dagster assets do)."""
+    from monitoring_pipeline.alerting.receivers import load_receivers
     from monitoring_pipeline.integrations.config import load_integrations
     from monitoring_pipeline.ops.config import load_ops_config
     from monitoring_pipeline.reports.figures import daily, weekly
@@ -44,7 +45,8 @@ def report(kind: str, day: datetime | None, email: bool) -> None:
     period = daily(first) if kind == "daily" else weekly(first)
     outcome = produce_report(shared_engine(settings.database_url), period, load_ops_config(settings.ops.config_file),
                              load_integrations(settings.integrations_file).integrations, settings.reports_dir,
-                             settings.dnb.rate_limit_per_second, send_mail=email)
+                             settings.dnb.rate_limit_per_second, send_mail=email,
+                             receivers=load_receivers(settings.alerting_file) if email else None)
     click.echo(f"{outcome.figures.headline}: {outcome.path}")
     for problem in outcome.figures.problems:
         click.echo(f"  - {problem}")

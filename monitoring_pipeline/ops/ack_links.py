@@ -17,12 +17,16 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from monitoring_pipeline.alerting.config import AlertingConfig
+from monitoring_pipeline.alerting.dispatch import LinkBuilder
+from monitoring_pipeline.alerting.store import FIRING, AlertRow
 from monitoring_pipeline.ops import alert_reads
 from monitoring_pipeline.ops.config import AcknowledgementConfig, OpsConfig
 from monitoring_pipeline.settings import read_secret
@@ -107,9 +111,14 @@ def ack_url(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/ack/{token}"
 
 
+def alert_url(public_url: str, alert_id: int) -> str:
+    """The alert's page on the ops service (``Alert.links["alert"]``)."""
+    return f"{public_url.rstrip('/')}/alerts/{int(alert_id)}"
+
+
 def acknowledge_link(config: OpsConfig, alert_id: int, now: datetime) -> str | None:
     """The one-click link for ``Alert.links["acknowledge"]``, or None when links are off (no ``service.public_url``
-    or no signing key): what the alert engine calls when it decides a notification."""
+    or no signing key)."""
     if not config.service.public_url:
         return None
     try:
@@ -119,13 +128,34 @@ def acknowledge_link(config: OpsConfig, alert_id: int, now: datetime) -> str | N
     return ack_url(config.service.public_url, signer.issue(alert_id, now, config.acknowledgement.ttl))
 
 
+def notification_links(config: OpsConfig, clock: Callable[[], datetime] | None = None) -> LinkBuilder | None:
+    """What the alert engine calls for each alert of a notification it decides: the alert's page and, while it
+    fires, a signed acknowledgement link. None without ``service.public_url`` (no address to link to); without a
+    signing key only the page is linked. The key is read at each call, so setting it needs no restart."""
+    public_url = config.service.public_url
+    if not public_url:
+        return None
+    now = clock or (lambda: datetime.now(UTC))
+
+    def links(row: AlertRow) -> Mapping[str, str]:
+        found = {"alert": alert_url(public_url, row.id)}
+        if row.state == FIRING:
+            link = acknowledge_link(config, row.id, now())
+            if link:
+                found["acknowledge"] = link
+        return found
+
+    return links
+
+
 def was_used(engine: Engine, claim: AckClaim) -> datetime | None:
     with engine.connect() as connection:
         return connection.execute(select(ops_ack_tokens.c.used_at)
                                   .where(ops_ack_tokens.c.token_id == claim.token_id)).scalar_one_or_none()
 
 
-def acknowledge(engine: Engine, claim: AckClaim, by: str, now: datetime) -> str:
+def acknowledge(engine: Engine, claim: AckClaim, by: str, now: datetime, *, config: AlertingConfig | None = None,
+                links: LinkBuilder | None = None) -> str:
     """Acknowledge the claim's alert once: the engine's outcome (``alert_reads.AckOutcome``), or ``used``.
 
     The link is consumed only when the engine recorded something (acknowledged, already acknowledged, resolved),
@@ -136,7 +166,8 @@ def acknowledge(engine: Engine, claim: AckClaim, by: str, now: datetime) -> str:
             if connection.execute(select(ops_ack_tokens.c.token_id)
                                   .where(ops_ack_tokens.c.token_id == claim.token_id)).first() is not None:
                 return USED
-            outcome = alert_reads.acknowledge_alert(connection, claim.alert_id, by, "acknowledged from a link", now)
+            outcome = alert_reads.acknowledge_alert(connection, claim.alert_id, by, "acknowledged from a link", now,
+                                                    config=config, links=links)
             if outcome in ("acknowledged", "already_acknowledged", "resolved"):
                 connection.execute(insert(ops_ack_tokens).values(token_id=claim.token_id, alert_id=claim.alert_id,
                                                                  used_at=now, outcome=outcome))

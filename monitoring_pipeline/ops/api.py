@@ -15,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from monitoring_pipeline.integrations import push
 from monitoring_pipeline.integrations.config import IntegrationConfig
+from monitoring_pipeline.integrations.probes.push import PushIntegration
 from monitoring_pipeline.integrations.runner import ProbeRunner
 from monitoring_pipeline.integrations.sla import percentile
 from monitoring_pipeline.ops import alert_reads, dnb_reads, integration_reads
@@ -165,6 +167,8 @@ def routes(service: OpsService) -> list[Route]:
         config = _config(service, request.path_params["name"])
         if config is None:
             raise ApiError(404, "no such integration in the integrations file")
+        if isinstance(config, PushIntegration):
+            return 200, await run_in_threadpool(_push_verdict, service, config)
         deadline = time.monotonic() + config.worst_case_seconds() + 5
         results = await ProbeRunner(concurrency=1).run_async([config], deadline)
         result = results[0]
@@ -212,9 +216,8 @@ def routes(service: OpsService) -> list[Route]:
     async def statistics(request: Request) -> Any:
         period, delta = period_of(request, "7d")
         end = datetime.now(UTC)
-        stats = await run_in_threadpool(alert_reads.alert_statistics, service.engine, end - delta, end)
-        noisy = await run_in_threadpool(alert_reads.noisiest_rules, service.engine, end - delta, end, 10)
-        return {"period": period, "statistics": stats, "noisiest_rules": noisy}
+        stats = await run_in_threadpool(alert_reads.alert_statistics, service.engine, end - delta, end, 10)
+        return {"period": period, "statistics": stats, "noisiest_rules": stats.noisiest}
 
     async def acknowledge(request: Request) -> tuple[int, Any]:
         alert_id = _int(request.path_params["alert_id"])
@@ -222,16 +225,13 @@ def routes(service: OpsService) -> list[Route]:
         by = _text(body, "by", "api")
         comment = _text(body, "comment", "")
 
-        def run() -> str:
-            with service.engine.begin() as connection:
-                return alert_reads.acknowledge_alert(connection, alert_id, by, comment, datetime.now(UTC))
-
-        outcome = await run_in_threadpool(run)
-        status = {"acknowledged": 200, "already_acknowledged": 200, "resolved": 409, "not_found": 404}.get(outcome, 503)
+        outcome = await run_in_threadpool(service.acknowledge, alert_id, by, comment)
+        status = {"acknowledged": 200, "already_acknowledged": 200, "resolved": 409, "pending": 409,
+                  "not_found": 404}.get(outcome, 503)
         return status, {"alert_id": alert_id, "outcome": outcome}
 
     async def silences(request: Request) -> Any:
-        found = await run_in_threadpool(alert_reads.silences, service.engine,
+        found = await run_in_threadpool(alert_reads.silences, service.engine, datetime.now(UTC),
                                         request.query_params.get("expired") == "1")
         return {"silences": found}
 
@@ -253,7 +253,10 @@ def routes(service: OpsService) -> list[Route]:
                 return alert_reads.create_silence(connection, matchers, now, now + timedelta(minutes=duration),
                                                   created_by, comment)
 
-        created = await run_in_threadpool(run)
+        try:
+            created = await run_in_threadpool(run)
+        except alert_reads.SilenceError as error:
+            raise ApiError(422, str(error)) from None
         if created is None:
             raise ApiError(503, "silences are not available: this deployment has no alert engine yet")
         return 201, created
@@ -288,6 +291,21 @@ def routes(service: OpsService) -> list[Route]:
         Route("/api/v1/silences", writer(create_silence), methods=["POST"]),
         Route("/api/v1/silences/{silence_id}", writer(expire_silence), methods=["DELETE"]),
     ]
+
+
+def _push_verdict(service: OpsService, config: PushIntegration) -> dict[str, Any]:
+    """A push integration is never called: its forced probe judges the pings received so far, now."""
+    now = datetime.now(UTC)
+    result = push.evaluate(service.engine, [config], now).get(config.name)
+    note = "a push integration is not called: this judges the pings it sent, as the probe sensor does"
+    if result is None:
+        return {"integration": config.name, "probed_at": now, "outcome": None, "status_code": None,
+                "latency_ms": None, "error_class": None, "error": None, "attempts": 0, "conditions": [],
+                "note": f"no ping has arrived yet: nothing to judge ({note})"}
+    return {"integration": result.integration, "probed_at": result.started_at, "outcome": result.outcome,
+            "status_code": result.status_code, "latency_ms": result.latency_ms, "error_class": result.error_class,
+            "error": result.error, "attempts": 0, "conditions": [c.as_json() for c in result.conditions],
+            "note": note}
 
 
 def _performance(service: OpsService, period: str, delta: timedelta) -> dict[str, Any]:

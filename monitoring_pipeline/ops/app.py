@@ -15,7 +15,7 @@ from dataclasses import asdict, is_dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -23,12 +23,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from monitoring_pipeline.alerting.config import AlertingConfig
+from monitoring_pipeline.alerting.dispatch import LinkBuilder
+from monitoring_pipeline.alerting.files import load_alerting_files
+from monitoring_pipeline.config_errors import ConfigFileError
 from monitoring_pipeline.httpauth import bearer_token
 from monitoring_pipeline.notifications.registrations import RegistrationConfigError, load_registrations
-from monitoring_pipeline.ops import ack_links, api, webhooks
+from monitoring_pipeline.ops import ack_links, alert_reads, api, webhooks
 from monitoring_pipeline.ops.config import OpsConfig
 from monitoring_pipeline.ops.health import FAIL, readiness
-from monitoring_pipeline.ops.metrics import metrics_registry
+from monitoring_pipeline.ops.metrics import metrics_collector
 from monitoring_pipeline.ops.openapi import openapi_document
 from monitoring_pipeline.ops.pages import Pages
 from monitoring_pipeline.ops.snapshot import StatusReader
@@ -69,11 +73,13 @@ class OpsService:
         self.settings = settings
         self.config = config
         self.reader = StatusReader(engine, settings, title=config.service.title)
-        self.registry = metrics_registry(self.reader)
+        self.metrics_collector = metrics_collector(self.reader)
         self.pages = Pages(config)
         self.event_interval = event_interval
+        self.links: LinkBuilder | None = ack_links.notification_links(config)
         routes: list[BaseRoute] = [
             Route("/", self.status_page),
+            Route("/alerts/{alert_id:int}", self.alert_page),
             Route("/integrations/{name}", self.integration_page),
             Route("/events", self.events),
             Route("/metrics", self.metrics),
@@ -115,6 +121,22 @@ class OpsService:
             yield
         finally:
             stop.set()
+
+    def alerting_config(self) -> AlertingConfig | None:
+        """The alerting file (re-read when it changes) for acknowledgements: whether an event alert resolves when
+        acknowledged. A broken file does not stop acknowledgements (the engine's defaults apply); it is logged."""
+        try:
+            return load_alerting_files(self.settings.alerting_file)[0]
+        except ConfigFileError as error:
+            _log.warning("acknowledging with the engine's defaults: %s", error)
+            return None
+
+    def acknowledge(self, alert_id: int, by: str, comment: str) -> str:
+        """Acknowledge through the engine in one transaction (``alert_reads.AckOutcome``)."""
+        config = self.alerting_config()
+        with self.engine.begin() as connection:
+            return alert_reads.acknowledge_alert(connection, alert_id, by, comment, datetime.now(UTC), config=config,
+                                                 links=self.links)
 
     # -- access --------------------------------------------------------------------------------------------
 
@@ -178,6 +200,19 @@ class OpsService:
                                                   message=f"{name} is not in the integrations file."), 404)
         return HTMLResponse(self.pages.integration(detail))
 
+    async def alert_page(self, request: Request) -> Response:
+        """One alert (what "View alert" in a notification opens): state, labels, description and its timeline."""
+        denied = self._page_denied(request)
+        if denied is not None:
+            return denied
+        alert_id = request.path_params["alert_id"]
+        alert = await run_in_threadpool(alert_reads.alert, self.engine, alert_id)
+        if alert is None:
+            return HTMLResponse(self.pages.render("message.html", heading="No such alert",
+                                                  message=f"There is no alert {alert_id}."), 404)
+        timeline = await run_in_threadpool(alert_reads.alert_timeline, self.engine, alert_id)
+        return HTMLResponse(self.pages.render("alert.html", alert=alert, timeline=timeline or []))
+
     async def events(self, request: Request) -> Response:
         """Server-sent events: the live summary every few seconds; the page re-renders what changed."""
         denied = self.read_denied(request)
@@ -202,7 +237,7 @@ class OpsService:
         denied = self.read_denied(request)
         if denied is not None:
             return denied
-        body = await run_in_threadpool(generate_latest, self.registry)
+        body = await run_in_threadpool(self.metrics_collector.exposition)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def live(self, request: Request) -> Response:
@@ -264,7 +299,7 @@ class OpsService:
             return HTMLResponse(self.pages.render("message.html", heading="This link cannot be used",
                                                   message=error), status_code=400)
         used_at = await run_in_threadpool(ack_links.was_used, self.engine, claim)
-        alert = await run_in_threadpool(api.alert_reads.alert, self.engine, claim.alert_id)
+        alert = await run_in_threadpool(alert_reads.alert, self.engine, claim.alert_id)
         return HTMLResponse(self.pages.render("ack.html", claim=claim, alert=alert, used_at=used_at))
 
     async def ack_post(self, request: Request) -> Response:
@@ -272,13 +307,16 @@ class OpsService:
         if claim is None:
             return HTMLResponse(self.pages.render("message.html", heading="This link cannot be used",
                                                   message=error), status_code=400)
-        outcome = await run_in_threadpool(ack_links.acknowledge, self.engine, claim, "acknowledgement link",
-                                          datetime.now(UTC))
+        config = await run_in_threadpool(self.alerting_config)
+        outcome = await run_in_threadpool(lambda: ack_links.acknowledge(
+            self.engine, claim, "acknowledgement link", datetime.now(UTC), config=config, links=self.links))
         messages = {
             "acknowledged": ("Acknowledged", f"Alert {claim.alert_id} is acknowledged: reminders and escalations "
                                              "stop, and its receivers are told."),
             "already_acknowledged": ("Already acknowledged", f"Alert {claim.alert_id} was acknowledged before."),
             "resolved": ("Already resolved", f"Alert {claim.alert_id} is resolved; nothing to acknowledge."),
+            "pending": ("Not firing yet", f"Alert {claim.alert_id} has not fired yet: nothing to acknowledge, and "
+                                          "the link still works."),
             "not_found": ("No such alert", f"Alert {claim.alert_id} does not exist (any more)."),
             ack_links.USED: ("Link already used", "This acknowledgement link was used before; each works once."),
             "unavailable": ("Alerting is not available", "This deployment has no alert engine yet: nothing was "
@@ -286,7 +324,7 @@ class OpsService:
         }
         heading, message = messages.get(outcome, ("Not acknowledged", outcome))
         status = 200 if outcome in ("acknowledged", "already_acknowledged", "resolved") else (
-            409 if outcome == ack_links.USED else 404 if outcome == "not_found" else 503)
+            409 if outcome in (ack_links.USED, "pending") else 404 if outcome == "not_found" else 503)
         return HTMLResponse(self.pages.render("message.html", heading=heading, message=message), status_code=status)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
 
 from monitoring_pipeline.config_errors import (
     KNOWN_KEY,
@@ -125,8 +125,17 @@ class ReportsConfig(_Model):
     recipients: tuple[Email, ...] = ()
     weekly_recipients: tuple[Email, ...] | None = None  # default: recipients
     subject_prefix: StrictStr = "[monitoring]"
-    smtp: SmtpConfig | None = None
+    # The alerting file's receiver whose e-mail channel sends the reports (its server, login and sender) ...
+    email_receiver: StrictStr | None = None
+    smtp: SmtpConfig | None = None  # ... or an SMTP server of their own (one of the two)
     noisy_rules: int = Field(default=5, ge=1, le=50)  # rows in the noisiest-rules table
+
+    @model_validator(mode="after")
+    def _one_way_to_send(self) -> ReportsConfig:
+        if self.email_receiver is not None and self.smtp is not None:
+            raise expected("either email_receiver (an alerting receiver with an e-mail channel) or smtp, not both",
+                           "both", field="email_receiver")
+        return self
 
 
 class OpsConfig(_Model):

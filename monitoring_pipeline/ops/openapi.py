@@ -23,8 +23,9 @@ def _write(method: str, summary: str, *parameters: dict[str, Any], tag: str, bod
            ok: str = "200") -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": summary, "tags": [tag], "parameters": list(parameters), "security": [{"bearer": []}],
-        "responses": {ok: {"description": "Done", **_OBJECT}, "401": _ERROR, "404": _ERROR, "422": _ERROR,
-                      "503": {"description": "Not available (token not configured, or no alert engine yet)",
+        "responses": {ok: {"description": "Done", **_OBJECT}, "401": _ERROR, "404": _ERROR, "409": _ERROR,
+                      "422": _ERROR,
+                      "503": {"description": "Not available (token not configured, or no alert tables)",
                               "content": _ERROR["content"]}},
     }
     if body is not None:
@@ -33,7 +34,7 @@ def _write(method: str, summary: str, *parameters: dict[str, Any], tag: str, bod
 
 
 def openapi_document() -> dict[str, Any]:
-    silence = {"type": "object", "required": ["matchers"], "properties": {
+    silence = {"type": "object", "required": ["matchers", "comment"], "properties": {
         "matchers": {"type": "object", "additionalProperties": {"type": "string"},
                      "description": "Alert labels that must all be equal, e.g. {\"integration\": \"stripe\"}."},
         "duration_minutes": {"type": "number", "minimum": 1, "maximum": 43200, "default": 60},
@@ -43,8 +44,9 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/integrations": _read("Every integration's health now, with its 90-day bar", tag="integrations"),
         "/api/v1/integrations/{name}": _read("One integration's metrics over a period", _NAME, _PERIOD,
                                              tag="integrations"),
-        "/api/v1/integrations/{name}/probe": _write("post", "Probe one integration now (reported, not recorded)",
-                                                    _NAME, tag="integrations"),
+        "/api/v1/integrations/{name}/probe": _write("post", "Probe one integration now (reported, not recorded; "
+                                                    "a push integration's pings are judged)", _NAME,
+                                                    tag="integrations"),
         "/api/v1/performance": _read("Availability against the SLA, latency, calls and cost per integration over a "
                                      "period", _PERIOD, tag="integrations"),
         "/api/v1/incidents": _read("Incidents providers declare now (inbound status page webhooks)",
@@ -55,7 +57,8 @@ def openapi_document() -> dict[str, Any]:
                                            tag="alerts"),
         "/api/v1/alerts/{alert_id}": _read("One alert", _ALERT, tag="alerts"),
         "/api/v1/alerts/{alert_id}/timeline": _read("One alert's timeline", _ALERT, tag="alerts"),
-        "/api/v1/alerts/{alert_id}/acknowledge": _write("post", "Acknowledge an alert", _ALERT, tag="alerts",
+        "/api/v1/alerts/{alert_id}/acknowledge": _write("post", "Acknowledge an alert through the engine (409: "
+                                                        "resolved, or pending: not fired yet)", _ALERT, tag="alerts",
                                                         body=acknowledge),
         "/api/v1/silences": {**_read("Active silences", tag="alerts"),
                              **_write("post", "Create a silence", tag="alerts", body=silence, ok="201")},

@@ -216,7 +216,7 @@ class StatusReader:
             today_share = today_availability.get(config.name)
             bars = history.codes.get(config.name, no_history) + integration_reads.bar_code(today_share, config.sla)
             past = history.mean_availability.get(config.name)
-            days_seen = sum(1 for code in bars[:-1] if code in "gyr")
+            days_seen = bars.count("g", 0, -1) + bars.count("y", 0, -1) + bars.count("r", 0, -1)  # C speed: 5,000 x 90
             if past is None:
                 uptime = today_share
             elif today_share is None:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from monitoring_pipeline.alerting.receivers import ReceiverConfig
 from monitoring_pipeline.integrations.config import IntegrationConfig
 from monitoring_pipeline.ops.config import OpsConfig
 from monitoring_pipeline.reports.figures import Period, ReportFigures, gather
-from monitoring_pipeline.reports.mail import ReportMailError, build_message, send
+from monitoring_pipeline.reports.mail import ReportMailError, build_message, report_channel, send
 from monitoring_pipeline.reports.render import render, report_dir, store
 
 
@@ -24,8 +25,10 @@ class ReportOutcome:
 
 
 def produce_report(engine: Engine, period: Period, config: OpsConfig, integrations: Sequence[IntegrationConfig],
-                   reports_dir: Path, rate_limit_per_second: float, send_mail: bool = True) -> ReportOutcome:
-    """Render and store the report of ``period``; e-mail it unless ``send_mail`` is false. A failed e-mail does not
+                   reports_dir: Path, rate_limit_per_second: float, send_mail: bool = True,
+                   receivers: Mapping[str, ReceiverConfig] | None = None) -> ReportOutcome:
+    """Render and store the report of ``period``; e-mail it unless ``send_mail`` is false, through the alerting
+    e-mail channel (``receivers``: the alerting file's, for ``reports.email_receiver``). A failed e-mail does not
     raise: the report is stored and ``mail_error`` says why it was not sent."""
     reports = config.reports
     figures = gather(engine, period, integrations, rate_limit_per_second, noisy_rules=reports.noisy_rules)
@@ -38,11 +41,13 @@ def produce_report(engine: Engine, period: Period, config: OpsConfig, integratio
         mail_error = "not asked to"
     elif not recipients:
         mail_error = "no recipients in the ops file's reports section"
-    elif reports.smtp is None:
-        mail_error = "no smtp server in the ops file's reports section"
     else:
         try:
-            send(build_message(report, figures, reports.smtp.sender, recipients), reports.smtp)
+            channel = report_channel(reports, receivers or {})
+            if channel is None:
+                mail_error = "no email_receiver or smtp server in the ops file's reports section"
+            else:
+                send(build_message(report, figures, channel.config.from_, recipients), channel, recipients)
         except ReportMailError as error:
             mail_error = str(error)
     return ReportOutcome(figures, path, recipients, mail_error)

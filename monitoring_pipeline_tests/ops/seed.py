@@ -195,3 +195,34 @@ def seed_dnb(engine: Engine, now: datetime, count: int, rng: random.Random, day:
                  "quarantined_total": 2 if r == "DEMO_RISK" else 0,
                  "last_error": None} for r in fresh])
         connection.execute(insert(integration_call_counts).values(day=day, integration="dnb", calls=count // 10 + 5))
+
+
+def seed_alerts(engine: Engine, integrations_path: Path, now: datetime, *, history: int = 0,
+                seed_value: int = 7) -> int:
+    """Real alerts: one evaluation of the alert engine (default rules) over what ``seed`` wrote, and ``history``
+    resolved alerts of the 90 days before (copies of those, as the engine stores them). Returns the open alerts."""
+    from dataclasses import replace
+
+    from monitoring_pipeline.alerting import queries, store
+    from monitoring_pipeline.alerting.config import parse_alerting
+    from monitoring_pipeline.alerting.evaluation import AlertEngine
+    from monitoring_pipeline.integrations.config import load_integrations
+
+    AlertEngine(engine, parse_alerting(Path("(defaults)"), {}), load_integrations(integrations_path)).evaluate(now=now)
+    with engine.connect() as connection:
+        current = queries.list_alerts(connection, "open", 100_000)
+    if history and current:
+        rng = random.Random(seed_value)
+        old = []
+        for n in range(history):
+            template = current[n % len(current)]
+            fired = now - timedelta(days=90) + timedelta(seconds=rng.random() * 89 * 86400)
+            acknowledged = fired + timedelta(minutes=rng.random() * 60) if n % 2 else None
+            old.append(replace(template, id=-(n + 1), fingerprint=f"history-{n}", state="resolved",
+                               active_since=fired, fired_at=fired, last_observed_at=fired, updated_at=fired,
+                               acknowledged_at=acknowledged, acknowledged_by="alice" if acknowledged else None,
+                               resolved_at=fired + timedelta(minutes=5 + rng.random() * 240), fire_at=None,
+                               clear_at=None, _saved={}))
+        with engine.begin() as connection:
+            store.insert_alerts(connection, old)
+    return len(current)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -50,13 +51,13 @@ def test_integration_metrics_over_a_period(ops_server, seeded):
 
 def test_writes_need_the_token_and_no_answer_repeats_it(ops_server, seeded):
     server = ops_server()
-    silence = {"matchers": {"integration": "stripe"}, "duration_minutes": 30}
+    silence = {"matchers": {"integration": "stripe"}, "duration_minutes": 30, "comment": "migration"}
     assert httpx.post(f"{server.url}/api/v1/silences", json=silence).status_code == 401
     wrong = httpx.post(f"{server.url}/api/v1/silences", json=silence, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and "nope" not in wrong.text
     right = httpx.post(f"{server.url}/api/v1/silences", json=silence,
                        headers={"Authorization": f"Bearer {API_TOKEN}"})
-    assert right.status_code == 503 and "no alert engine" in right.json()["error"]
+    assert right.status_code == 201 and right.json()["created_by"] == "api"
     bad = httpx.post(f"{server.url}/api/v1/silences", json={"matchers": {}},
                      headers={"Authorization": f"Bearer {API_TOKEN}"})
     assert bad.status_code == 422
@@ -86,3 +87,34 @@ def test_reads_need_the_token_when_access_is_token(ops_server):
     assert httpx.get(f"{server.url}/metrics").status_code == 401
     assert httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {API_TOKEN}"}).status_code == 200
     assert httpx.get(f"{server.url}/health/live").status_code == 200  # probes of the orchestrator stay open
+
+
+def test_a_forced_probe_of_a_push_integration_judges_its_pings(ops_server, seeded, engine, monkeypatch):
+    import yaml
+
+    from monitoring_pipeline.integrations.push import record_ping
+
+    path = seeded[1].integrations_file
+    raw = yaml.safe_load(path.read_text())
+    raw["integrations"].append({"name": "nightly_export", "type": "push", "category": "data", "period": "1h",
+                                "grace": "5m", "token_env": "NIGHTLY_PING_TOKEN"})
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    monkeypatch.setenv("NIGHTLY_PING_TOKEN", "ping-token-0123456789abcdef")
+    server = ops_server()
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+
+    def probe() -> dict:
+        answer = httpx.post(f"{server.url}/api/v1/integrations/nightly_export/probe", headers=headers)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    nothing = probe()
+    assert nothing["outcome"] is None and "no ping has arrived yet" in nothing["note"]
+    now = datetime.now(UTC)
+    record_ping(engine, "nightly_export", "success", now=now - timedelta(minutes=10))
+    assert probe()["outcome"] == "up"
+    record_ping(engine, "nightly_export", "fail", now=now, exit_status=3, message="disk full")
+    failed = probe()
+    assert (failed["outcome"], failed["error_class"]) == ("failed", "job_failed")
+    assert "exit status 3" in failed["error"] and "disk full" in failed["error"]
+    assert "ping-token-0123456789abcdef" not in json.dumps(failed)

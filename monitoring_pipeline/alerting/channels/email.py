@@ -11,6 +11,7 @@ import html
 import smtplib
 import ssl
 import time
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
 from pathlib import Path
@@ -162,7 +163,8 @@ class EmailChannel(Channel):
     def _context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.config.ca_file) if self.config.ca_file else None)
 
-    def _deliver(self, message: EmailMessage, password: str | None) -> dict[str, tuple[int, bytes]]:
+    def _deliver(self, message: EmailMessage, password: str | None,
+                 to: Sequence[str] | None = None) -> dict[str, tuple[int, bytes]]:
         config = self.config
         timeout = config.timeout_seconds
         client: smtplib.SMTP
@@ -177,18 +179,19 @@ class EmailChannel(Channel):
                 client.ehlo()
             if config.username and password is not None:
                 client.login(config.username, password)
-            recipients = [address for _, address in getaddresses(config.to)]
+            recipients = [address for _, address in getaddresses(list(to or config.to))]
             return client.send_message(message, from_addr=parseaddr(config.from_)[1], to_addrs=recipients)
 
-    async def send(self, notification: Notification, context: SendContext, client: httpx.AsyncClient) -> SendResult:
+    def deliver_message(self, message: EmailMessage, to: Sequence[str] | None = None) -> SendResult:
+        """Send a message composed elsewhere (the reports) through this channel's server, to ``to`` (default: the
+        channel's own recipients), blocking; SMTP's answer classified as for notifications."""
         started = time.perf_counter()
         try:
             password = secret(self.config.password_env) if self.config.password_env else None
-            message = self.compose(notification, context)
         except ChannelSetupError as error:
             return SendResult("failed", None, str(error))
         try:
-            refused = await asyncio.to_thread(self._deliver, message, password)
+            refused = self._deliver(message, password, to)
         except Exception as error:  # noqa: BLE001 - every SMTP, TLS and socket fault is a result to classify
             result = classify_smtp_error(error)
             return timed_result(SendResult(result.outcome, result.status_code,
@@ -196,6 +199,13 @@ class EmailChannel(Channel):
         detail = "250 accepted" + (f"; refused: {', '.join(f'{a} {c}' for a, (c, _) in refused.items())}"
                                    if refused else "")
         return timed_result(SendResult("delivered", 250, detail), started)
+
+    async def send(self, notification: Notification, context: SendContext, client: httpx.AsyncClient) -> SendResult:
+        try:
+            message = self.compose(notification, context)
+        except ChannelSetupError as error:
+            return SendResult("failed", None, str(error))
+        return await asyncio.to_thread(self.deliver_message, message)
 
 
 def _reply(code: int, text: bytes | str) -> str:

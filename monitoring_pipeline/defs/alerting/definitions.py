@@ -25,5 +25,7 @@ def alerting_definitions(settings: ProjectSettings, partitions: dg.DailyPartitio
         sensors=[build_evaluation_sensor(settings), alert_run_failure_sensor],
         resources={"alerting": AlertingResource(path=str(settings.alerting_file),
                                                 integrations_path=str(settings.integrations_file),
+                                                ops_config_path=str(settings.ops.config_file)
+                                                if settings.ops.config_file else None,
                                                 dnb_rate_limit_per_second=settings.dnb.rate_limit_per_second)},
     )

@@ -27,5 +27,6 @@ def report_definitions(settings: ProjectSettings, daily_partitions: dg.DailyPart
             reports_dir=str(settings.reports_dir),
             ops_config_file=str(settings.ops.config_file) if settings.ops.config_file else None,
             integrations_file=str(settings.integrations_file),
+            alerting_file=str(settings.alerting_file),
             rate_limit_per_second=settings.dnb.rate_limit_per_second)},
     )
