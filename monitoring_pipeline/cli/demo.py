@@ -12,6 +12,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from secrets import token_urlsafe
 
 import click
 
@@ -23,12 +24,15 @@ from monitoring_pipeline.fakes.dnb_emulator.demo import seed_demo
 from monitoring_pipeline.fakes.inbox import LocalInbox
 from monitoring_pipeline.fakes.sandbox import SandboxConfig, SandboxServer
 from monitoring_pipeline.integrations.heartbeat import DEMO_PUSH_TOKEN_ENV, new_token, start_demo_heartbeat
-from monitoring_pipeline.settings import ENV_PARTITIONS_START, PROJECT_ROOT, recorded_first_day
+from monitoring_pipeline.settings import ENV_OPS_CONFIG, ENV_PARTITIONS_START, PROJECT_ROOT, recorded_first_day
 
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
 DEMO_SANDBOX_SCENARIO = PROJECT_ROOT / "config" / "sandbox.demo.yaml"
 DEMO_INTEGRATIONS_CONFIG = PROJECT_ROOT / "config" / "integrations.demo.yaml"
 DEMO_ALERTING_CONFIG = PROJECT_ROOT / "config" / "alerting.demo.yaml"
+DEMO_OPS_CONFIG = PROJECT_ROOT / "config" / "ops.demo.yaml"
+OPS_SIGNING_KEY_ENV = "OPS_ACK_SIGNING_KEY"  # the ops file's defaults (acknowledgement.signing_key_env, ...)
+OPS_TOKEN_ENV = "OPS_API_TOKEN"  # ... service.token_env)
 SANDBOX_OAUTH_SECRET_ENV = "SANDBOX_OAUTH_CLIENT_SECRET"
 DEMO_SANDBOX_OAUTH_CLIENT = "demo-client"
 DEMO_API_KEY_ENV = "CLEARBIT_API_KEY"  # read by config/integrations.demo.yaml
@@ -85,7 +89,7 @@ def demo(host: str, client_id: str, client_secret: str, rate_limit: float, retry
             click.echo(f"Local inbox: webhooks on {inbox.receiver.url}, SMTP on {host}:{inbox.mail.port}; "
                        f"alert notifications are written to {inbox.directory}/ (index.txt lists them)")
             services = demo_services_environment(server.url, client_id, client_secret, sandbox_server.url, scenario)
-            settings = {**services, **inbox.environment(), **demo_settings(home)}
+            settings = {**services, **inbox.environment(), **demo_settings(home), **ops_environment(host, ops_port)}
             secrets = {**demo_secrets(settings, client_secret), **dict.fromkeys(INBOX_SECRETS, True)}
             try:
                 click.echo(env_file.write(settings_of(settings, secrets)))
@@ -127,6 +131,17 @@ def demo_services_environment(emulator_url: str, client_id: str, client_secret: 
     return env
 
 
+def ops_environment(host: str, port: int) -> dict[str, str]:
+    """The demo's ops service: its file, the address its links point at, and the keys it signs acknowledgement
+    links and accepts writes with (made up for this demo unless the environment gives them)."""
+    return {
+        ENV_OPS_CONFIG: os.environ.get(ENV_OPS_CONFIG, str(DEMO_OPS_CONFIG)),
+        "OPS_PUBLIC_URL": f"http://{host}:{port}",
+        OPS_SIGNING_KEY_ENV: os.environ.get(OPS_SIGNING_KEY_ENV) or token_urlsafe(32),
+        OPS_TOKEN_ENV: os.environ.get(OPS_TOKEN_ENV) or token_urlsafe(24),
+    }
+
+
 def demo_settings(dagster_home: Path) -> dict[str, str]:
     """Where the demo keeps its state and files, and how often it runs: for `dagster dev` and ./.env."""
     return {
@@ -150,8 +165,9 @@ def demo_secrets(settings: dict[str, str], client_secret: str) -> dict[str, bool
         secrets[SANDBOX_OAUTH_SECRET_ENV] = not os.environ.get(SANDBOX_OAUTH_SECRET_ENV)
     if DEMO_API_KEY_ENV in settings:
         secrets[DEMO_API_KEY_ENV] = not os.environ.get(DEMO_API_KEY_ENV)
-    if DEMO_PUSH_TOKEN_ENV in settings:  # made up by the demo unless the environment gives one
-        secrets[DEMO_PUSH_TOKEN_ENV] = not os.environ.get(DEMO_PUSH_TOKEN_ENV)
+    for made_up in (DEMO_PUSH_TOKEN_ENV, OPS_SIGNING_KEY_ENV, OPS_TOKEN_ENV):  # unless the environment gives one
+        if made_up in settings:
+            secrets[made_up] = not os.environ.get(made_up)
     return secrets
 
 

@@ -44,6 +44,7 @@ from monitoring_pipeline.config_errors import (
     inline_secret,
 )
 from monitoring_pipeline.config_errors import describe as describe_value
+from monitoring_pipeline.env_references import substitute
 from monitoring_pipeline.integrations.auth import (
     AUTH_FIELDS,
     AUTH_TYPES,
@@ -68,7 +69,6 @@ NAME_EXPECTED = "a name of 1-64 lower-case letters, digits or '_', starting with
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Headers that carry credentials: they belong in `auth`, whose secrets come from the environment.
 CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie", "x-api-key")
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Observations are Dagster events: at most one per integration per minute keeps the event log small.
 MIN_REPORT_EVERY_SECONDS = 60.0
 HEADER_VALUE_EXPECTED = ("a header value of latin-1 text without line breaks, control characters or leading or "
@@ -611,21 +611,8 @@ def _merge(defaults: Mapping[str, Any], raw: Mapping[str, Any]) -> dict[str, Any
 
 def _substitute(path: Path, value: Any, environ: Mapping[str, str], where: str) -> Any:
     """``${VAR}`` and ``${VAR:-default}`` in every string, from the environment."""
-    if isinstance(value, str):
-        def replace(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            found = environ.get(name)
-            if found:
-                return found
-            if default is not None:
-                return default
-            raise IntegrationConfigError(path, where or None,
-                                         f"environment variable {name} to be set (or write ${{{name}:-default}})",
-                                         "unset")
-        return _ENV_REFERENCE.sub(replace, value)
-    if isinstance(value, Mapping):
-        return {k: _substitute(path, v, environ, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(path, v, environ, f"{where}[{i}]") for i, v in enumerate(value)]
-    return value
+    def missing(at: str, name: str) -> IntegrationConfigError:
+        return IntegrationConfigError(path, at or None, f"environment variable {name} to be set (or write "
+                                      f"${{{name}:-default}})", "unset")
+    return substitute(value, environ, missing, where)
 

@@ -8,6 +8,7 @@ they are read when used (``settings.read_secret``), so a rotated secret needs no
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +26,7 @@ from monitoring_pipeline.config_errors import (
     first_problem,
     matching,
 )
+from monitoring_pipeline.env_references import substitute
 from monitoring_pipeline.integrations.config import Duration
 
 SOURCE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -146,8 +148,9 @@ class OpsConfig(_Model):
     reports: ReportsConfig = ReportsConfig()
 
 
-def load_ops_config(path: Path | None) -> OpsConfig:
-    """Read and validate the ops file (None: all defaults); ``OpsConfigError`` for the first problem found."""
+def load_ops_config(path: Path | None, environ: Mapping[str, str] | None = None) -> OpsConfig:
+    """Read and validate the ops file (None: all defaults); ``OpsConfigError`` for the first problem found.
+    ``${VAR}`` and ``${VAR:-default}`` in its strings are read from ``environ`` (the process environment)."""
     if path is None:
         return OpsConfig()
     path = Path(path)
@@ -164,6 +167,8 @@ def load_ops_config(path: Path | None) -> OpsConfig:
     if not isinstance(raw, Mapping):
         raise OpsConfigError(path, None, "a mapping with service, readiness, acknowledgement, webhooks, reports",
                              describe(raw))
+    raw = substitute(raw, os.environ if environ is None else environ, lambda at, name: OpsConfigError(
+        path, at or None, f"environment variable {name} to be set (or write ${{{name}:-default}})", "unset"))
     try:
         config = OpsConfig.model_validate(raw)
     except ValidationError as error:

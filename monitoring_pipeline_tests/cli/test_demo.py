@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -218,3 +219,26 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except OSError:
         return False
+
+
+def test_the_demos_notifications_link_to_its_own_ops_service(monkeypatch) -> None:
+    """The demo's ops file takes the address from OPS_PUBLIC_URL, and the demo makes up a signing key: every alert
+    in ./data/inbox/ links to its page and to a one-click acknowledgement on the demo's ops port."""
+    from monitoring_pipeline.alerting.store import FIRING
+    from monitoring_pipeline.cli.demo import DEMO_OPS_CONFIG, ops_environment
+    from monitoring_pipeline.ops.ack_links import notification_links
+    from monitoring_pipeline.ops.config import load_ops_config
+
+    for name in ("OPS_CONFIG", "OPS_ACK_SIGNING_KEY", "OPS_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    env = ops_environment("127.0.0.1", 18767)
+    assert env["OPS_CONFIG"] == str(DEMO_OPS_CONFIG)
+    assert len(env["OPS_ACK_SIGNING_KEY"]) >= 32 and env["OPS_API_TOKEN"]
+    assert ops_environment("127.0.0.1", 18767)["OPS_ACK_SIGNING_KEY"] != env["OPS_ACK_SIGNING_KEY"]  # made up each time
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    links = notification_links(load_ops_config(DEMO_OPS_CONFIG))
+    assert links is not None
+    row = links(SimpleNamespace(id=7, state=FIRING))  # what the links need of an alert row
+    assert row["alert"] == "http://127.0.0.1:18767/alerts/7"
+    assert row["acknowledge"].startswith("http://127.0.0.1:18767/ack/")
