@@ -39,6 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
 DAGSTER_DEPLOYMENT_FIXTURES = frozenset({"deploy", "dagster_deployment"})
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if DAGSTER_DEPLOYMENT_FIXTURES & set(getattr(item, "fixturenames", ())):
