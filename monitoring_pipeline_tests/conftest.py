@@ -33,19 +33,6 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-# Fixtures that start a whole Dagster deployment (webserver, daemon, code servers, run workers: half a dozen Python
-# processes). Under pytest-xdist (--dist loadgroup) their tests run one after another on one worker, beside the
-# rest of the suite, instead of several at once starving a small machine's cores.
-DAGSTER_DEPLOYMENT_FIXTURES = frozenset({"deploy", "dagster_deployment"})
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if DAGSTER_DEPLOYMENT_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("dagster_deployment"))
-
-
 CLIENT_ID = "test-key"
 CLIENT_SECRET = "test-secret-do-not-print"
 POSTGRES_ADMIN_URL = os.environ.get("MONITORING_PIPELINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
