@@ -4,6 +4,7 @@ a fresh PostgreSQL database."""
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -21,6 +22,16 @@ from monitoring_pipeline.fakes.sandbox.admin_client import SandboxAdmin
 from monitoring_pipeline.fakes.sandbox.server import SandboxServer
 from monitoring_pipeline.storage.database import create_db_engine, migrate
 from monitoring_pipeline.storage.schema import metadata
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Started in the background (`scripts/test &`, nohup, a CI runner), pytest inherits SIGINT ignored, and so would
+    # every process a test starts: Dagster's processes map SIGTERM to SIGINT's handler, so they would ignore the
+    # test's SIGTERM and each stop would wait out its timeout (30 s) before SIGKILL. Handled here, SIGINT is reset
+    # to its default in the processes the tests start.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 CLIENT_ID = "test-key"
 CLIENT_SECRET = "test-secret-do-not-print"

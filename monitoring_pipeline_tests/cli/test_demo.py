@@ -21,7 +21,7 @@ from monitoring_pipeline.fakes.sandbox import load_scenario
 from monitoring_pipeline.integrations.config import load_integrations
 from monitoring_pipeline_tests.processes import REPO, cli, line_from, running, url_from
 
-DEMO = ("demo", "--no-dagster", "--emulator-port", "0", "--sandbox-port", "0")
+DEMO = ("demo", "--no-dagster", "--emulator-port", "0", "--sandbox-port", "0", "--inbox-port", "0", "--smtp-port", "0")
 # What a newcomer's shell does not set: the demo must work from nothing.
 CLEAN: dict[str, str | None] = {name: None for name in (
     "DNB_BASE_URL", "DNB_CLIENT_ID", "DNB_CLIENT_SECRET", "MONITORING_PIPELINE_HOME", "MONITORING_PIPELINE_DATA_DIR",

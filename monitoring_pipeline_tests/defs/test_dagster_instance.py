@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
+from monitoring_pipeline_tests import dagster_daemon
 from monitoring_pipeline_tests.conftest import CLIENT_ID, CLIENT_SECRET
 from monitoring_pipeline_tests.defs.dnb.pipeline import REGISTRATION_YAML, today
 from monitoring_pipeline_tests.waiting import eventually
@@ -94,7 +95,7 @@ def dagster_deployment(past_days_pulled_but_never_landed, tmp_path):
     processes = [
         subprocess.Popen([str(bin_dir / "dagster-webserver"), *module, "-h", "127.0.0.1", "-p", str(port)],
                          env=env, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", *module],
+        subprocess.Popen(dagster_daemon.command("run", *module),
                          env=env, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ]
     url = f"http://127.0.0.1:{port}"

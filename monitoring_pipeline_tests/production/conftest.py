@@ -24,8 +24,9 @@ from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
 from monitoring_pipeline.fakes.dnb_emulator import EmulatorServer
 from monitoring_pipeline.fakes.dnb_emulator.admin_client import EmulatorAdmin
 from monitoring_pipeline.production.supervisor import LocalTopology
-from monitoring_pipeline.production.topology import SINGLE_LOCATION, CodeLocation
+from monitoring_pipeline.production.topology import SINGLE_LOCATION, CodeLocation, Service
 from monitoring_pipeline.storage.schema import dnb_landed_notifications
+from monitoring_pipeline_tests import dagster_daemon
 from monitoring_pipeline_tests.conftest import CLIENT_ID, CLIENT_SECRET, POSTGRES_ADMIN_URL
 from monitoring_pipeline_tests.defs.dnb.pipeline import REGISTRATION_YAML, today
 from monitoring_pipeline_tests.defs.test_dagster_instance import DAY_ASSETS, LAUNCH, STATUS, _graphql
@@ -69,6 +70,17 @@ def terminate_connections(database: str) -> int:
                      "pg_backend_pid()"), {"n": database}).all())
     finally:
         admin.dispose()
+
+
+class QuickBackfillTopology(LocalTopology):
+    """The topology with the daemon's backfill loop looking every few seconds instead of Dagster's fixed 30 s
+    (monitoring_pipeline_tests/dagster_daemon.py); every command and setting else as in production."""
+
+    def command_of(self, service: Service) -> list[str]:
+        argv = super().command_of(service)
+        if Path(argv[0]).name == "dagster-daemon":
+            return dagster_daemon.command(*argv[1:])
+        return argv
 
 
 @dataclass
@@ -193,7 +205,7 @@ def deploy(emulator_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         for name in ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD",
                      "DAGSTER_PG_DB"):
             monkeypatch.setenv(name, env[name])  # the test's own DagsterInstance reads the same storage
-        topology = LocalTopology(
+        topology = QuickBackfillTopology(
             home=tmp_path / "dagster_home", environment=env, locations=locations,
             webserver_port=free_port(), ops_port=free_port(),
             code_server_ports={location.name: free_port() for location in locations},
