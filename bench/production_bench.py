@@ -169,8 +169,7 @@ def main() -> None:
                                  announce=lambda line: None)
         started = time.monotonic()
         with topology:
-            print(f"topology up in {time.monotonic() - started:.1f}s (init, code server, webserver, daemon"
-                  f"{'' if 'ops' in topology.skipped else ', ops'})")
+            print(f"topology up in {time.monotonic() - started:.1f}s (init, code server, webserver, daemon, ops)")
             measure_latency(admin, work / "data", args.rounds)
             measure_launch_overhead(topology, args.rounds + 2)
             measure_load(admin, project_url, work / "data", args.notifications, args.rate)
