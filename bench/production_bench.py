@@ -144,7 +144,13 @@ def print_stages(project_url: str) -> None:
     benchmark landed: D&B's delivery timestamp -> landed, landed -> in its day's files."""
     engine = create_engine(project_url)
     t = dnb_landed_notifications.c
+
+    def all_marked() -> bool:  # the files appear just before the run marks their notifications
+        with engine.connect() as connection:
+            return connection.execute(select(func.count()).where(t.materialized_at.is_(None))).scalar_one() == 0
+
     try:
+        wait_for(all_marked, 300, 1.0)
         with engine.connect() as connection:
             figures = []
             for name, later, earlier in (("delivery -> landed", t.landed_at, t.delivery_ts),
