@@ -30,6 +30,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     MONITORING_PIPELINE_REGISTRATIONS_DIR=/opt/monitoring_pipeline/config/registrations \
     MONITORING_PIPELINE_DESTINATIONS=/opt/monitoring_pipeline/config/destinations.yaml \
     INTEGRATIONS_CONFIG=/opt/monitoring_pipeline/config/integrations.yaml \
+    ALERTING_CONFIG=/opt/monitoring_pipeline/config/alerting.yaml \
+    OPS_CONFIG=/opt/monitoring_pipeline/config/ops.production.yaml \
     MONITORING_PIPELINE_LOG_FORMAT=json
 RUN groupadd --system --gid 10001 dagster \
     && useradd --system --uid 10001 --gid dagster --home-dir /opt/dagster --shell /usr/sbin/nologin dagster \

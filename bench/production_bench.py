@@ -139,6 +139,32 @@ def measure_load(admin: EmulatorAdmin, project_url: str, data_dir: Path, notific
           f"429s {stats['responses_429']}, busiest second {max(stats['max_calls_in_any_second'].values())} calls")
 
 
+def print_stages(project_url: str) -> None:
+    """The stages of notifications_processing_duration_seconds (the ops service's histogram) over everything the
+    benchmark landed: D&B's delivery timestamp -> landed, landed -> in its day's files."""
+    engine = create_engine(project_url)
+    t = dnb_landed_notifications.c
+
+    def all_marked() -> bool:  # the files appear just before the run marks their notifications
+        with engine.connect() as connection:
+            return connection.execute(select(func.count()).where(t.materialized_at.is_(None))).scalar_one() == 0
+
+    try:
+        wait_for(all_marked, 300, 1.0)
+        with engine.connect() as connection:
+            figures = []
+            for name, later, earlier in (("delivery -> landed", t.landed_at, t.delivery_ts),
+                                         ("landed -> in files", t.materialized_at, t.landed_at)):
+                seconds = func.extract("epoch", later - earlier)
+                p50, p95, worst = connection.execute(select(
+                    func.percentile_cont(0.5).within_group(seconds), func.percentile_cont(0.95).within_group(seconds),
+                    func.max(seconds)).where(later.is_not(None))).one()
+                figures.append(f"{name} p50 {p50:.1f}s, p95 {p95:.1f}s, max {worst:.1f}s")
+    finally:
+        engine.dispose()
+    print("stages (notifications_processing_duration_seconds, every notification): " + "; ".join(figures))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notifications", type=int, default=20_000)
@@ -169,11 +195,11 @@ def main() -> None:
                                  announce=lambda line: None)
         started = time.monotonic()
         with topology:
-            print(f"topology up in {time.monotonic() - started:.1f}s (init, code server, webserver, daemon"
-                  f"{'' if 'ops' in topology.skipped else ', ops'})")
+            print(f"topology up in {time.monotonic() - started:.1f}s (init, code server, webserver, daemon, ops)")
             measure_latency(admin, work / "data", args.rounds)
             measure_launch_overhead(topology, args.rounds + 2)
             measure_load(admin, project_url, work / "data", args.notifications, args.rate)
+            print_stages(project_url)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,11 @@ CONTEXT_FIELDS = ("registration", "duns", "notification_type", "integration", "a
 REDACTED = "[redacted]"
 
 _context: ContextVar[Mapping[str, object]] = ContextVar("monitoring_pipeline_log_context", default={})  # noqa: B039
+# The logger (a sensor tick's context.log) the project's records of this thread or task also go to, and from which
+# level (``forward_project_logs``).
+_forward_to: ContextVar[tuple[logging.Logger, int] | None] = ContextVar("monitoring_pipeline_forward_to",
+                                                                        default=None)
+_CONTEXT_ATTRIBUTE = "_monitoring_pipeline_context"  # the log_context fields a record was created under
 # Credentials that have a recognisable shape whatever variable (if any) they came from.
 _PATTERNS = (
     (re.compile(r"(?P<keep>[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+(?=@)", re.IGNORECASE), rf"\g<keep>{REDACTED}"),
@@ -78,7 +83,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": redact(_message(record), secrets),
         }
-        context = _context.get()
+        context = getattr(record, _CONTEXT_ATTRIBUTE, None) or _context.get()
         for name in CONTEXT_FIELDS:
             value = getattr(record, name, None)
             if value is None:
@@ -121,6 +126,9 @@ def redact_project_records() -> None:
 
     def factory(*args: object, **kwargs: object) -> logging.LogRecord:
         record = previous(*args, **kwargs)
+        context = _context.get()
+        if context:  # kept on the record: a handler may format it later, or in another thread
+            setattr(record, _CONTEXT_ATTRIBUTE, context)
         name = record.name or ""  # logging.makeLogRecord() creates records without a name
         if name == PROJECT_LOGGER or name.startswith(PROJECT_LOGGER + "."):
             secrets = secret_values()
@@ -131,6 +139,49 @@ def redact_project_records() -> None:
 
     factory.redacts_project_records = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
+
+
+@contextmanager
+def forward_project_logs(target: logging.Logger, level: int = logging.WARNING) -> Iterator[None]:
+    """Inside the block, the project's records of ``level`` or above logged by this thread (or task) also go to
+    ``target``: a sensor tick's ``context.log``, which Dagster shows with the tick (it captures Python logging only
+    inside runs). Ticks of other sensors running at the same time in other threads are not mixed in."""
+    _install_forwarding()
+    token = _forward_to.set((target, level))
+    try:
+        yield
+    finally:
+        _forward_to.reset(token)
+
+
+class _ForwardingHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        if not _other_handlers(record.name) and logging.lastResort and record.levelno >= logging.lastResort.level:
+            logging.lastResort.handle(record)  # what Python does when no handler is configured: still done
+        forward = _forward_to.get()
+        if forward is None or record.levelno < forward[1]:
+            return
+        token = _forward_to.set(None)  # the target's own handlers never come back here
+        try:
+            forward[0].log(record.levelno, "%s: %s", record.name, record.getMessage())
+        finally:
+            _forward_to.reset(token)
+
+
+def _other_handlers(name: str) -> bool:
+    """Whether a record of logger ``name`` reaches a handler other than the forwarding one."""
+    logger: logging.Logger | None = logging.getLogger(name)
+    while logger is not None:
+        if any(not isinstance(handler, _ForwardingHandler) for handler in logger.handlers):
+            return True
+        logger = logger.parent if logger.propagate else None
+    return False
+
+
+def _install_forwarding() -> None:
+    logger = logging.getLogger(PROJECT_LOGGER)
+    if not any(isinstance(handler, _ForwardingHandler) for handler in logger.handlers):
+        logger.addHandler(_ForwardingHandler())
 
 
 def configure_logging(settings: LogSettings) -> None:

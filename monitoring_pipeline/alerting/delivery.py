@@ -11,6 +11,7 @@ whose lease expires is sent again, to the channels whose delivery was not logged
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 import uuid
@@ -30,9 +31,10 @@ from monitoring_pipeline.alerting import delivery_store as store
 from monitoring_pipeline.alerting.channels.alertmanager import AlertmanagerChannel, postable_alert
 from monitoring_pipeline.alerting.channels.base import Channel, SendContext, SendResult, redact_http_logs
 from monitoring_pipeline.alerting.channels.email import EmailChannel
-from monitoring_pipeline.alerting.model import Alert, Notification
+from monitoring_pipeline.alerting.model import Alert, Notification, alert_log_fields
 from monitoring_pipeline.alerting.outbox import DELIVERED, FAILED, HELD, PENDING, enqueue
 from monitoring_pipeline.alerting.receivers import ReceiverConfig
+from monitoring_pipeline.logs import log_context
 from monitoring_pipeline.retry import Backoff
 from monitoring_pipeline.storage.schema import alert_delivery_log, alert_outbox
 
@@ -182,7 +184,9 @@ class _Pass:
         return self.deadline - time.monotonic()
 
     async def db(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+        # In the caller's context: what the database step logs carries the notification's log context.
+        call = contextvars.copy_context().run
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call, function, *args)
 
     async def run(self) -> DeliveryReport:
         started = time.monotonic()
@@ -214,6 +218,12 @@ class _Pass:
             await self.db(self.finish, row, store.RowOutcome(FAILED, error=f"unreadable payload: {error}"), [], [])
             self.report.failed += 1
             return
+        labels = notification.group_labels
+        with log_context(**alert_log_fields(labels.get("alertname") or row.group_key, labels)):
+            await self._deliver(row, notification, history)
+
+    async def _deliver(self, row: store.LeasedRow, notification: Notification,
+                       history: dict[str, tuple[int, bool]]) -> None:
         channels = self.channels[row.receiver]
         targets = [channel for channel in channels if not history.get(channel.label, (0, False))[1]]
         root = None
@@ -231,6 +241,8 @@ class _Pass:
         if outcome.status == PENDING and outcome.due_at is None:
             self.deferred.add(row.id)
         self.count(outcome, len(sent))
+        logger.log(logging.DEBUG if outcome.status == DELIVERED else logging.INFO, "%s notification to %s: %s%s",
+                   row.kind, row.receiver, outcome.status, f" ({outcome.error})" if outcome.error else "")
 
     def client(self, key: str) -> httpx.AsyncClient:
         client = self.clients.get(key)

@@ -28,6 +28,7 @@ from monitoring_pipeline.alerting import store
 from monitoring_pipeline.alerting.config import AlertingConfig
 from monitoring_pipeline.alerting.dispatch import Dispatcher, LinkBuilder
 from monitoring_pipeline.alerting.lifecycle import Changes, Lifecycle
+from monitoring_pipeline.alerting.model import alert_log_fields
 from monitoring_pipeline.alerting.muting import InhibitRule, MuteCandidate, compute_mutes, dependency_closure
 from monitoring_pipeline.alerting.sources.base import Collected, IntegrationInfo, Source, SourceContext
 from monitoring_pipeline.alerting.sources.dagster import AssetCheckSource, DagsterRunSource, DagsterTickSource
@@ -43,6 +44,7 @@ from monitoring_pipeline.alerting.sources.receivers import ReceiverHealthSource
 from monitoring_pipeline.alerting.sources.records import DagsterInputs
 from monitoring_pipeline.alerting.store import ACKNOWLEDGED, FIRING, PENDING
 from monitoring_pipeline.integrations.config import IntegrationsFile
+from monitoring_pipeline.logs import log_context
 from monitoring_pipeline.storage.schema import alerts
 
 logger = logging.getLogger(__name__)
@@ -164,13 +166,16 @@ class AlertEngine:
             report.opened, report.fired = changes.opened, len(changes.fired)
             report.resolved, report.rearmed = len(changes.resolved), len(changes.rearmed)
             report.notifications = dispatched.enqueued
-            report.transitions = [f"{row.rule} {_labels_text(row.labels)}: {row.state}"
-                                  for row in (*changes.fired, *changes.resolved)]
+            transitioned = [(row.rule, row.labels, row.state) for row in (*changes.fired, *changes.resolved)]
+            report.transitions = [f"{rule} {_labels_text(labels)}: {state}" for rule, labels, state in transitioned]
             self._count(connection, report)
             report.duration_seconds = time.monotonic() - started
             self._record_evaluation(connection, states.get(LAST_EVALUATION) or {}, report, now)
             if before_commit is not None:
                 before_commit(connection)
+        for rule, labels, state in transitioned:  # committed: each one line, with the alert's log context
+            with log_context(**alert_log_fields(rule, labels)):
+                logger.info("alert %s %s", rule, state)
         return report
 
     def _collect(self, connection: Connection, cursors: dict[str, Any], inputs: DagsterInputs, now: datetime,

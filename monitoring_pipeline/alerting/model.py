@@ -97,3 +97,10 @@ def _encode(value: Any) -> Any:
 
 def _dt(value: str | None) -> datetime | None:  # type: ignore[return]
     return datetime.fromisoformat(value) if value else None
+
+
+def alert_log_fields(rule: str, labels: Mapping[str, str]) -> dict[str, str | None]:
+    """The structured-log context of an alert (``logs.log_context``): its rule, and the integration, registration
+    and DUNS it is about when its labels say."""
+    return {"alert": rule, "integration": labels.get("integration"), "registration": labels.get("reference"),
+            "duns": labels.get("duns")}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +30,7 @@ from monitoring_pipeline.dnb.errors import (
     DnbResponseLostError,
     DnbServerError,
     DnbTransportError,
+    error_reason,
 )
 from monitoring_pipeline.dnb.identifiers import validate_duns, validate_reference
 from monitoring_pipeline.dnb.models import (
@@ -61,6 +63,7 @@ class ClientStats:
     rate_limit_wait_seconds: float = 0.0
     token_refreshes_after_rejection: int = 0
     lost_pull_responses: int = 0
+    errors: Counter[str] = field(default_factory=Counter)  # failed exchanges by reason (errors.error_reason)
 
 
 class DnbClient:
@@ -326,6 +329,17 @@ class DnbClient:
         self.breaker.before_call()
         self.stats.rate_limit_wait_seconds += self.rate_limiter.acquire()
         self.stats.calls += 1
+        try:
+            return self._exchange(method, path, authenticated=authenticated, **request)
+        except DnbError as error:
+            reason = error_reason(error)
+            if reason is not None:
+                self.stats.errors[reason] += 1
+            raise
+
+    def _exchange(
+        self, method: str, path: str, *, authenticated: bool, **request: Any
+    ) -> tuple[httpx.Response, dict[str, Any]]:
         try:
             response = self._http.request(method, path, **request)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:

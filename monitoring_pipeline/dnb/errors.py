@@ -113,3 +113,20 @@ class DnbCircuitOpenError(DnbError):
     def __init__(self, message: str, *, retry_in: float) -> None:
         self.retry_in = retry_in
         super().__init__(message)
+
+
+# Answers that D&B sends as errors but that are expected outcomes, not failures (an empty queue, a DUNS already there).
+_EXPECTED_CODES = frozenset({NO_NOTIFICATIONS_CODE, ALREADY_PRESENT_CODE})
+
+
+def error_reason(error: DnbError) -> str | None:
+    """The low-cardinality reason a D&B call failed, for counting (``dnb_api_errors_total``); None for an expected
+    answer (an empty notification queue, a DUNS already monitored)."""
+    if isinstance(error, DnbApiError) and error.error_code in _EXPECTED_CODES:
+        return None
+    reasons: tuple[tuple[type[DnbError], str], ...] = (
+        (DnbRateLimitError, "rate_limited"), (DnbServerError, "server_error"), (DnbAuthError, "auth"),
+        (DnbNotFoundError, "not_found"), (DnbApiError, "client_error"), (DnbTransportError, "transport"),
+        (DnbMalformedResponseError, "malformed_response"),
+    )
+    return next((reason for kind, reason in reasons if isinstance(error, kind)), "other")

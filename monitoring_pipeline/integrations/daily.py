@@ -9,8 +9,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine, Table, delete, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from monitoring_pipeline.integrations.history import HOUR, floor_hour, latency_values, raw_rows, rollup
 from monitoring_pipeline.integrations.sla import (
@@ -25,13 +23,14 @@ from monitoring_pipeline.integrations.sla import (
     percentile,
 )
 from monitoring_pipeline.storage.schema import (
+    dnb_api_errors,
     integration_call_counts,
     integration_failover_events,
     integration_health_days,
     integration_probe_hourly,
     integration_usage_days,
 )
-from monitoring_pipeline.storage.upsert import upsert
+from monitoring_pipeline.storage.upsert import add_counts, upsert
 
 
 @dataclass(frozen=True)
@@ -196,14 +195,16 @@ def record_calls(engine: Engine, integration: str, calls: int, day: date) -> Non
     """Add ``calls`` to the day's count for ``integration`` (atomic across processes)."""
     if calls <= 0:
         return
-    statement = (pg_insert if engine.dialect.name == "postgresql" else sqlite_insert)(integration_call_counts)
-    statement = statement.values(day=day, integration=integration, calls=calls)
-    statement = statement.on_conflict_do_update(
-        index_elements=["day", "integration"],
-        set_={"calls": integration_call_counts.c.calls + statement.excluded.calls},
-    )
     with engine.begin() as connection:
-        connection.execute(statement)
+        add_counts(connection, integration_call_counts, [{"day": day, "integration": integration, "calls": calls}],
+                   ["day", "integration"], "calls")
+
+
+def record_dnb_errors(engine: Engine, errors: Mapping[str, int], day: date) -> None:
+    """Add the day's failed D&B calls, by reason (``dnb.errors.error_reason``), to the counts every process shares."""
+    rows = [{"day": day, "reason": reason, "errors": count} for reason, count in sorted(errors.items()) if count > 0]
+    with engine.begin() as connection:
+        add_counts(connection, dnb_api_errors, rows, ["day", "reason"], "errors")
 
 
 def _hourly_by_integration(engine: Engine, start: datetime, end: datetime) -> dict[str, list]:  # type: ignore[type-arg]

@@ -29,6 +29,7 @@ from monitoring_pipeline.integrations import probes
 from monitoring_pipeline.integrations.auth import AuthError, OAuth2ClientCredentials, TokenCache, auth_headers
 from monitoring_pipeline.integrations.conditions import ConditionResult, Observation
 from monitoring_pipeline.integrations.config import HttpIntegration, IntegrationConfig
+from monitoring_pipeline.logs import log_context
 
 UP = "up"
 DEGRADED = "degraded"
@@ -114,12 +115,15 @@ class ProbeRunner:
         async def work(shard: _ClientShard) -> None:
             while not queue.empty():
                 integration = queue.get_nowait()
-                try:
-                    result = await self._probe(shard, integration, deadline)
-                except Exception as error:  # noqa: BLE001 - one integration's fault must not end the pass
-                    result = self._unexpected(integration, error)
-                if result is not None:
-                    results.append(result)
+                with log_context(integration=integration.name):
+                    try:
+                        result = await self._probe(shard, integration, deadline)
+                    except Exception as error:  # noqa: BLE001 - one integration's fault must not end the pass
+                        result = self._unexpected(integration, error)
+                    if result is not None:
+                        results.append(result)
+                        _log.debug("probed: %s (status %s, %s ms, %d attempt(s), error class %s)", result.outcome,
+                                   result.status_code, result.latency_ms, result.attempts, result.error_class)
 
         try:
             await asyncio.gather(*(work(shards[n // _CONNECTIONS_PER_CLIENT]) for n in range(workers)))

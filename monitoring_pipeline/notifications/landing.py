@@ -23,6 +23,7 @@ from monitoring_pipeline.dnb.client import DnbClient
 from monitoring_pipeline.dnb.errors import DnbError
 from monitoring_pipeline.dnb.models import NOTIFICATION_TYPES, NotificationPage, validate_notification
 from monitoring_pipeline.dnb.timestamps import parse_dnb_timestamp
+from monitoring_pipeline.logs import log_context
 from monitoring_pipeline.storage.schema import dnb_landed_notifications, dnb_quarantine, dnb_registration_status
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ def land_page(
     now = landed_at or datetime.now(UTC)
     valid: list[dict[str, Any]] = []
     quarantined: list[dict[str, Any]] = []
+    quarantined_raw: list[Any] = []
     for position, (raw, key) in enumerate(zip(page.notifications, page.keys, strict=True)):
         payload = json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str)
         reason = quarantine_reason(raw)
@@ -123,6 +125,7 @@ def land_page(
                 }
             )
         else:
+            quarantined_raw.append(raw)
             quarantined.append(
                 {
                     "notification_key": key,
@@ -155,8 +158,9 @@ def land_page(
             )
             result.quarantined = sum(result.quarantined_days.values())
             result.duplicates += len(quarantined) - result.quarantined
-            for row in quarantined:
-                log.warning("quarantined a %s notification: %s", page.reference, row["reason"])
+            for row, raw in zip(quarantined, quarantined_raw, strict=True):
+                with log_context(registration=page.reference, **_identity(raw)):
+                    log.warning("quarantined a %s notification: %s", page.reference, row["reason"])
         _record_progress(connection, page.reference, resume_from, result, now)
     return result
 
@@ -174,6 +178,12 @@ def land_registration(
     The drain starts from the stored cursor (replaying first, which heals a crash between a Pull
     and its write) and stops at ``deadline`` (a ``time.monotonic()`` value) or when D&B is empty.
     """
+    with log_context(registration=reference):  # the D&B client's retries and the quarantine lines too
+        return _land_registration(client, engine, reference, deadline=deadline, page_size=page_size)
+
+
+def _land_registration(client: DnbClient, engine: Engine, reference: str, *, deadline: float | None,
+                       page_size: int) -> RegistrationLanding:
     summary = RegistrationLanding(reference)
     started = datetime.now(UTC)
     ensure_status_row(engine, reference)
@@ -200,7 +210,19 @@ def land_registration(
                 .values(last_attempt_at=started, last_error=summary.error[:2000])
             )
     summary.lost_responses = drain.lost_responses
+    log.debug("landed %d (%d duplicates, %d quarantined) in %d pages%s", summary.landed, summary.duplicates,
+              summary.quarantined, summary.pages, "" if summary.exhausted else ", more to pull")
     return summary
+
+
+def _identity(raw: Any) -> dict[str, str]:
+    """The DUNS and type of a notification, as far as a malformed one has them (for its log line)."""
+    if not isinstance(raw, dict):
+        return {}
+    organization = raw.get("organization")
+    duns = organization.get("duns") if isinstance(organization, dict) else None
+    fields = {"duns": duns, "notification_type": raw.get("type")}
+    return {name: value for name, value in fields.items() if isinstance(value, str)}
 
 
 def land_all(

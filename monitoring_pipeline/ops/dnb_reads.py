@@ -11,6 +11,7 @@ from datetime import date, datetime
 from sqlalchemy import Engine, case, func, literal_column, or_, select
 
 from monitoring_pipeline.storage.schema import (
+    dnb_api_errors,
     dnb_company_changes,
     dnb_landed_notifications,
     dnb_notifications,
@@ -20,7 +21,7 @@ from monitoring_pipeline.storage.schema import (
 )
 
 DNB_USAGE_NAME = "dnb"  # the D&B resource counts its calls under this name in integration_call_counts
-# Seconds from D&B's delivery timestamp to our landing: the buckets of notifications_processing_duration_seconds.
+# Seconds of each stage (delivery -> landed -> files): the buckets of notifications_processing_duration_seconds.
 LANDING_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
 # Notification types a procurement or compliance reader acts on (the rest are routine updates).
 NOTABLE_TYPES = ("DELETE", "TRANSFER", "UNDER_REVIEW", "EXIT", "REMOVED")
@@ -49,17 +50,31 @@ def _seconds_between(engine: Engine, later, earlier):  # type: ignore[no-untyped
     return (func.julianday(later) - func.julianday(earlier)) * literal_column("86400.0")
 
 
-def landing_histogram(engine: Engine, start: date, end: date) -> tuple[list[int], int, float]:
-    """Cumulative bucket counts (``LANDING_BUCKETS`` then +Inf), count and sum of seconds from delivery to
-    landing, for notifications delivered on days in [start, end)."""
+# The stages of notifications_processing_duration_seconds: (later, earlier) columns of dnb_landed_notifications.
+DELIVERY_TO_LANDED = "delivery_to_landed"
+LANDED_TO_MATERIALIZED = "landed_to_materialized"
+_STAGES = {DELIVERY_TO_LANDED: ("landed_at", "delivery_ts"), LANDED_TO_MATERIALIZED: ("materialized_at", "landed_at")}
+
+
+def landing_histogram(engine: Engine, start: date, end: date,
+                      stage: str = DELIVERY_TO_LANDED) -> tuple[list[int], int, float]:
+    """Cumulative bucket counts (``LANDING_BUCKETS`` then +Inf), count and sum of the seconds a stage took
+    (D&B's delivery to landing, or landing to the day's files), for notifications delivered on days in [start, end)
+    that went through it."""
     t = dnb_landed_notifications.c
-    seconds = _seconds_between(engine, t.landed_at, t.delivery_ts)
+    later, earlier = (t[name] for name in _STAGES[stage])
+    seconds = _seconds_between(engine, later, earlier)
     columns = [func.sum(case((seconds <= bound, 1), else_=0)) for bound in LANDING_BUCKETS]
     with engine.connect() as connection:
         row = connection.execute(select(*columns, func.count(), func.sum(seconds))
-                                 .where(t.delivery_day >= start, t.delivery_day < end)).one()
+                                 .where(t.delivery_day >= start, t.delivery_day < end, later.is_not(None))).one()
     count = int(row[-2] or 0)
     return [int(v or 0) for v in row[:-2]] + [count], count, float(row[-1] or 0.0)
+
+
+def stage_histograms(engine: Engine, start: date, end: date) -> dict[str, tuple[list[int], int, float]]:
+    """``landing_histogram`` of every stage."""
+    return {stage: landing_histogram(engine, start, end, stage) for stage in _STAGES}
 
 
 def quarantine_counts(engine: Engine, start: date | None = None, end: date | None = None) -> int:
@@ -106,6 +121,14 @@ def last_delivery_by_registration(engine: Engine) -> dict[str, datetime]:
     with engine.connect() as connection:
         return {ref: ts for ref, ts in connection.execute(
             select(t.reference, func.max(t.delivery_ts)).group_by(t.reference)) if ts is not None}
+
+
+def dnb_errors(engine: Engine) -> dict[str, int]:
+    """Failed D&B calls the project counted (all processes, all time), by reason."""
+    e = dnb_api_errors.c
+    with engine.connect() as connection:
+        return {reason: int(n) for reason, n in connection.execute(
+            select(e.reason, func.sum(e.errors)).group_by(e.reason).order_by(e.reason))}
 
 
 def dnb_calls(engine: Engine, start: date | None = None, end: date | None = None) -> int:

@@ -27,6 +27,7 @@ from monitoring_pipeline.ops.snapshot import StatusReader
 from monitoring_pipeline.storage.schema import dnb_landed_notifications
 
 _AVAILABLE = (STATE_UP, STATE_DEGRADED, STATE_PENDING)
+_Histogram = tuple[list[int], int, float]  # cumulative bucket counts (+Inf last), count, sum
 
 
 class _PastDays:
@@ -36,10 +37,10 @@ class _PastDays:
     def __init__(self, ttl: float = 600.0) -> None:
         self.ttl = ttl
         self._lock = threading.Lock()
-        self._cached: tuple[date, float, Counter[tuple[str, str]], tuple[list[int], int, float]] | None = None
+        self._cached: tuple[date, float, Counter[tuple[str, str]], dict[str, _Histogram]] | None = None
 
     def get(self, engine: Engine, today: date, monotonic: float
-            ) -> tuple[Counter[tuple[str, str]], tuple[list[int], int, float]]:
+            ) -> tuple[Counter[tuple[str, str]], dict[str, _Histogram]]:
         with self._lock:
             cached = self._cached
         if cached is not None and cached[0] == today and monotonic - cached[1] < self.ttl:
@@ -48,10 +49,10 @@ class _PastDays:
             oldest = connection.execute(select(func.min(dnb_landed_notifications.c.delivery_day))).scalar_one()
         start = oldest or today
         counts = dnb_reads.counts_by_registration_and_type(engine, start, today)
-        histogram = dnb_reads.landing_histogram(engine, start, today)
+        histograms = dnb_reads.stage_histograms(engine, start, today)
         with self._lock:
-            self._cached = (today, monotonic, counts, histogram)
-        return counts, histogram
+            self._cached = (today, monotonic, counts, histograms)
+        return counts, histograms
 
 
 class DatabaseCollector(Collector):
@@ -84,24 +85,31 @@ class DatabaseCollector(Collector):
         calls = CounterMetricFamily("dnb_api_calls", "D&B Direct+ calls made by every process of the project.")
         calls.add_metric([], dnb_reads.dnb_calls(self.engine))
         yield calls
-        past_counts, past_histogram = self._past.get(self.engine, today, monotonic)
+        errors = CounterMetricFamily("dnb_api_errors", "D&B Direct+ calls that failed, by reason (rate_limited, "
+                                     "server_error, auth, not_found, client_error, transport, malformed_response).",
+                                     labels=["reason"])
+        for reason, count in dnb_reads.dnb_errors(self.engine).items():
+            errors.add_metric([reason], count)
+        yield errors
+        past_counts, past_histograms = self._past.get(self.engine, today, monotonic)
         counts = past_counts + dnb_reads.counts_by_registration_and_type(self.engine, today, today + timedelta(days=1))
         processed = CounterMetricFamily("notifications_processed", "D&B notifications landed, by registration and "
                                         "notification type.", labels=["registration", "type"])
         for (reference, kind), count in sorted(counts.items()):
             processed.add_metric([reference, kind], count)
         yield processed
-        buckets, count, total = past_histogram
-        today_buckets, today_count, today_total = dnb_reads.landing_histogram(self.engine, today,
-                                                                              today + timedelta(days=1))
+        today_histograms = dnb_reads.stage_histograms(self.engine, today, today + timedelta(days=1))
         duration = HistogramMetricFamily(
             "notifications_processing_duration_seconds",
-            "Seconds from D&B's delivery timestamp to the notification landing in the project database.",
+            "Seconds a D&B notification spent in each stage: from D&B's delivery timestamp to landing in the project "
+            "database (delivery_to_landed), from landing to its day's files (landed_to_materialized).",
             labels=["stage"])
         bounds = [*(f"{b:g}" for b in dnb_reads.LANDING_BUCKETS), "+Inf"]
-        duration.add_metric(["delivery_to_landed"],
-                            [(bound, a + b) for bound, a, b in zip(bounds, buckets, today_buckets, strict=True)],
-                            total + today_total)
+        for stage, (buckets, _count, total) in past_histograms.items():
+            today_buckets, _today_count, today_total = today_histograms[stage]
+            duration.add_metric([stage],
+                                [(bound, a + b) for bound, a, b in zip(bounds, buckets, today_buckets, strict=True)],
+                                total + today_total)
         yield duration
         registrations = dnb_reads.registration_landings(self.engine)
         active = GaugeMetricFamily("active_registrations", "D&B registrations the landing sensor pulled in the last "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import logging
 import os
 import shutil
 import signal
@@ -27,8 +26,6 @@ import yaml
 
 from monitoring_pipeline.production.topology import SINGLE_LOCATION, CodeLocation, Service, services, workspace
 from monitoring_pipeline.settings import PROJECT_ROOT
-
-log = logging.getLogger(__name__)
 
 PRODUCTION_INSTANCE = PROJECT_ROOT / "dagster.production.yaml"
 READY_TIMEOUT_SECONDS = 180.0
@@ -55,17 +52,10 @@ def local_instance(max_run_seconds: int, source: Path = PRODUCTION_INSTANCE) -> 
     return config
 
 
-def command_available(name: str) -> bool:
-    """Whether this build of `monitoring-pipeline` has the sub-command ``name``."""
-    from monitoring_pipeline.cli import main
-
-    return name in main.commands
-
-
 @dataclass
 class LocalTopology:
     """The topology on this machine; ``start()`` runs init, the code servers, the webserver, the daemon and the ops
-    service (when this build has it), each waited for until it answers."""
+    service, each waited for until it answers."""
 
     home: Path
     environment: Mapping[str, str]
@@ -77,7 +67,6 @@ class LocalTopology:
     max_run_seconds: int = 3600
     announce: Callable[[str], None] = print
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False)
-    skipped: dict[str, str] = field(default_factory=dict, init=False)
     _logs: dict[str, IO[bytes]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
@@ -164,12 +153,6 @@ class LocalTopology:
 
     def start_service(self, name: str, wait: bool = True) -> None:
         service = self.services[name]
-        if service.requires_command and not command_available(service.requires_command):
-            reason = (f"not started: this build has no `monitoring-pipeline {service.requires_command}` "
-                      f"(the ops service, issue 13)")
-            self.skipped[name] = reason
-            log.warning("%s %s", name, reason)
-            return
         process = subprocess.Popen(self.command_of(service), env=self.environment_of(service), cwd=self.home,
                                    stdout=self._log(name), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True, preexec_fn=_die_with_parent)

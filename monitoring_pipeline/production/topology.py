@@ -67,8 +67,6 @@ class Service:
     port: int | None = None  # the port it listens on in a container
     one_shot: bool = False
     location: CodeLocation | None = None
-    # The `monitoring-pipeline` sub-command this service needs; a build without it skips the service (and says so).
-    requires_command: str | None = None
 
     def command(self, host: str = "0.0.0.0", port: int | None = None, workspace: str = IMAGE_WORKSPACE) -> list[str]:
         """The argument list, with the listen address and workspace filled in."""
@@ -96,8 +94,7 @@ def services(locations: Sequence[CodeLocation] = SINGLE_LOCATION) -> list[Servic
         Service("webserver", ("dagster-webserver", "--host", "{host}", "--port", "{port}", "--workspace", "{workspace}",
                               "--log-format", "json"), port=WEBSERVER_PORT),
         Service("daemon", ("dagster-daemon", "run", "--workspace", "{workspace}", "--log-format", "json")),
-        Service("ops", ("monitoring-pipeline", "serve", "--host", "{host}", "--port", "{port}"), port=OPS_PORT,
-                requires_command="serve"),
+        Service("ops", ("monitoring-pipeline", "serve", "--host", "{host}", "--port", "{port}"), port=OPS_PORT),
     ]
 
 

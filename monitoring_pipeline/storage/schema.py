@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     column,
     table,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -90,8 +91,13 @@ dnb_landed_notifications = Table(
     Column("payload", Text, nullable=False),  # the notification's JSON as received
     Column("source", String(8), nullable=False),  # pull | replay
     Column("landed_at", UtcDateTime(), nullable=False),
+    # When the notification first reached its day's files (notification_files); a rebuild leaves it. Migration 0012.
+    Column("materialized_at", UtcDateTime()),
     Index("ix_dnb_landed_day_reference", "delivery_day", "reference", "delivery_ts"),
     Index("ix_dnb_landed_company", "reference", "duns", "id"),
+    # Only the rows not yet in files: a sensor run finds its new notifications without reading the day.
+    Index("ix_dnb_landed_unmaterialized", "delivery_day", "id",
+          postgresql_where=text("materialized_at IS NULL"), sqlite_where=text("materialized_at IS NULL")),
 )
 
 # Notifications that failed validation: kept with the reason, never dropped, never blocking the rest.
@@ -405,6 +411,16 @@ integration_call_counts = Table(
     Column("day", Date, primary_key=True),
     Column("integration", String(64), primary_key=True),
     Column("calls", BigInteger, nullable=False),
+)
+
+# D&B calls that failed, per day and reason (rate_limited, server_error, ...; dnb.errors.error_reason), added up by
+# every process (migration 0012): the ops service's dnb_api_errors_total.
+dnb_api_errors = Table(
+    "dnb_api_errors",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("reason", String(32), primary_key=True),
+    Column("errors", BigInteger, nullable=False),
 )
 
 # -- alerting (migration 0006 onwards) ---------------------------------------------------------------------

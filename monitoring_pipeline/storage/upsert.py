@@ -28,3 +28,15 @@ def upsert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any
                  if updated else insert.on_conflict_do_nothing(index_elements=list(keys)))
     connection.execute(statement, [dict(row) for row in rows])
     return len(rows)
+
+
+def add_counts(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str],
+               counter: str) -> None:
+    """Add each row's ``counter`` to the stored one of its ``keys`` (inserted when new): atomic across processes."""
+    if not rows:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(table)
+    connection.execute(insert.on_conflict_do_update(
+        index_elements=list(keys), set_={counter: table.c[counter] + insert.excluded[counter]}),
+        [dict(row) for row in rows])

@@ -175,7 +175,8 @@ def seed_dnb(engine: Engine, now: datetime, count: int, rng: random.Random, day:
         landed.append({"notification_key": key, "reference": reference, "duns": duns, "notification_type": kind,
                        "delivery_ts": delivered, "delivery_day": day, "page_position": n % 10,
                        "payload": json.dumps({"n": n}), "source": "pull",
-                       "landed_at": delivered + timedelta(seconds=1 + rng.random() * 40)})
+                       "landed_at": (landed_at := delivered + timedelta(seconds=1 + rng.random() * 40)),
+                       "materialized_at": landed_at + timedelta(seconds=5 + rng.random() * 60)})
         notifications.append({"notification_key": key, "reference": reference, "duns": duns,
                               "notification_type": kind, "delivery_ts": delivered, "delivery_day": day,
                               "element_count": 1, "landed_id": n + 1})

@@ -7,10 +7,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import dagster as dg
 import httpx
 import pytest
 
+from monitoring_pipeline.defs.dnb.resources import DnbApiResource
+from monitoring_pipeline.fakes.dnb_emulator.admin_client import EmulatorAdmin
 from monitoring_pipeline.httpserver import free_port
+from monitoring_pipeline_tests.conftest import CLIENT_ID, CLIENT_SECRET
 from monitoring_pipeline_tests.waiting import eventually
 
 PROMETHEUS = shutil.which("prometheus")
@@ -34,7 +38,21 @@ def test_promtool_finds_no_problem_in_the_exposition(ops_server):
     assert "duns" not in text.lower()  # no per-company labels
 
 
-def test_prometheus_scrapes_the_series(ops_server, seeded, tmp_path: Path):
+def _fail_dnb_calls_for_real(emulator_url: str, engine, state_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """Three 429s and one 503 from the emulator, met by the D&B resource's client, recorded at its teardown."""
+    resource = DnbApiResource(base_url=emulator_url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                              state_dir=str(state_dir), calls_database_url=engine.url.render_as_string(False))
+    with EmulatorAdmin(emulator_url) as admin, dg.build_resources({"dnb": resource}) as built:
+        client = built.dnb.get_client()
+        client.list_registrations()  # the token first, without faults
+        admin.faults(http_429={"count": 3, "retry_after": 0})
+        client.list_registrations()
+        admin.faults(http_5xx={"count": 1, "status": 503})
+        client.list_registrations()
+
+
+def test_prometheus_scrapes_the_series(ops_server, seeded, engine, emulator, tmp_path: Path):
+    _fail_dnb_calls_for_real(emulator.url, engine, tmp_path / "dnb_state")
     server = ops_server()
     port = free_port()
     target = server.url.removeprefix("http://")
@@ -67,7 +85,11 @@ def test_prometheus_scrapes_the_series(ops_server, seeded, tmp_path: Path):
         assert query("sum(alerts_firing)") == {"": 0.0}
         assert query("failover_events_total") == {"__name__=failover_events_total,failover_group=llm": 1.0}
         assert query("notifications_processing_duration_seconds_count") == {
-            "__name__=notifications_processing_duration_seconds_count,stage=delivery_to_landed": 300.0}
+            "__name__=notifications_processing_duration_seconds_count,stage=delivery_to_landed": 300.0,
+            "__name__=notifications_processing_duration_seconds_count,stage=landed_to_materialized": 300.0}
+        assert query("dnb_api_errors_total") == {
+            "__name__=dnb_api_errors_total,reason=rate_limited": 3.0,
+            "__name__=dnb_api_errors_total,reason=server_error": 1.0}
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -216,3 +216,54 @@ def test_the_ops_deployment_probes_health_and_is_scraped_by_prometheus():
     init = yaml.safe_load((PROJECT_ROOT / "deploy/k8s/init-job.yaml").read_text())
     init_service = next(s for s in services() if s.name == "init")
     assert init["spec"]["template"]["spec"]["containers"][0]["command"] == init_service.command()
+
+
+def _env_names(value: Any) -> set[str]:
+    """The environment variables a configuration file names for its secrets (every ``*_env`` field)."""
+    if isinstance(value, dict):
+        return {name for key, item in value.items() for name in
+                ({item} if str(key).endswith("_env") and isinstance(item, str) else _env_names(item))}
+    if isinstance(value, list):
+        return {name for item in value for name in _env_names(item)}
+    return set()
+
+
+def _dockerfile_env() -> dict[str, str]:
+    text = (PROJECT_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    return dict(re.findall(r"(?<![\w-])([A-Z][A-Z0-9_]+)=(\S+)", text.split("FROM ${PYTHON_IMAGE}\n", 1)[1]))
+
+
+def test_the_image_points_at_its_alerting_and_ops_files_which_load():
+    from monitoring_pipeline.alerting.config import load_alerting
+    from monitoring_pipeline.ops.config import load_ops_config
+
+    image = _dockerfile_env()
+    assert "COPY config /opt/monitoring_pipeline/config" in (PROJECT_ROOT / "Dockerfile").read_text()
+    for name, loader in (("ALERTING_CONFIG", load_alerting), ("OPS_CONFIG", load_ops_config)):
+        assert image[name].startswith("/opt/monitoring_pipeline/config/"), name
+        loader(PROJECT_ROOT / "config" / image[name].removeprefix("/opt/monitoring_pipeline/config/"))
+
+
+def test_the_ops_and_receiver_secrets_reach_every_process_and_run():
+    env_file = dict(line.split("=", 1) for line in
+                    (PROJECT_ROOT / "deploy/docker/env.production.example").read_text().splitlines()
+                    if line and not line.startswith("#"))
+    k8s = {d["metadata"]["name"]: d for d in
+           yaml.safe_load_all((PROJECT_ROOT / "deploy/k8s/secrets.example.yaml").read_text())}
+    k8s_secret = k8s["monitoring-pipeline-secrets"]["stringData"]
+    env_vars = PRODUCTION["run_launcher"]["config"]["env_vars"]
+    ops_file = PROJECT_ROOT / "config" / _dockerfile_env()["OPS_CONFIG"].rsplit("/", 1)[1]
+    secrets = (_env_names(yaml.safe_load(ops_file.read_text()))
+               | _env_names(yaml.safe_load((PROJECT_ROOT / "config/alerting.example.yaml").read_text()))
+               | {"REPORTS_SMTP_PASSWORD"})
+    assert {"OPS_API_TOKEN", "OPS_ACK_SIGNING_KEY", "SLACK_OPS_WEBHOOK_URL"} <= secrets
+    for name in sorted(secrets):
+        assert name in env_file, f"deploy/docker/env.production.example lacks {name}"
+        assert name in k8s_secret, f"deploy/k8s/secrets.example.yaml lacks {name}"
+        assert name in env_vars, f"the Docker run launcher does not pass {name} to runs"
+    # A variable the Docker run launcher passes must be set in the daemon (even empty), or every launch fails.
+    compose = set(COMPOSE["services"]["daemon"]["environment"])
+    for name in env_vars:
+        assert name in env_file or name in _dockerfile_env() or name in compose, f"{name} is set nowhere"
+    helm_secrets = {s["name"] for s in HELM["runLauncher"]["config"]["k8sRunLauncher"]["envSecrets"]}
+    assert k8s["monitoring-pipeline-secrets"]["metadata"]["name"] in helm_secrets

@@ -1,40 +1,26 @@
-"""What the topology adds once the ops service (issue 13), the alert engine (issue 11) and alert delivery (issue 12)
-are merged: /metrics and /health/ready answer; an alert fires and is delivered. Skipped, saying what they wait for,
-until this build has them."""
+"""The ops service and the alert engine in the topology: /metrics and /health/ready answer; an integration going down
+fires an alert that the delivery sensor delivers to a webhook. Never skipped: the topology starts every service."""
 
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import threading
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
-from monitoring_pipeline.production.supervisor import command_available
 from monitoring_pipeline_tests.defs.dnb.pipeline import today
 from monitoring_pipeline_tests.production.conftest import REFERENCE, integrations_file
 from monitoring_pipeline_tests.waiting import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(600)]
 
-needs_ops_service = pytest.mark.skipif(
-    not command_available("serve"),
-    reason="waits for the ops service (issue 13): this build has no `monitoring-pipeline serve`, so the topology "
-           "skips its `ops` entry")
-needs_alerting = pytest.mark.skipif(
-    importlib.util.find_spec("monitoring_pipeline.defs.alerting.definitions") is None
-    or importlib.util.find_spec("monitoring_pipeline.alerting.delivery") is None,
-    reason="waits for the alert engine (issue 11: monitoring_pipeline.defs.alerting.definitions merged into "
-           "definitions.py) and alert delivery (issue 12: monitoring_pipeline.alerting.delivery and its sensor)")
 
-
-@needs_ops_service
 def test_the_ops_service_answers_metrics_and_readiness(deploy, sandbox, tmp_path):
     deployment = deploy(past_days=False, environment={
         "INTEGRATIONS_CONFIG": str(integrations_file(tmp_path / "integrations.yaml", sandbox.url, ["stripe"]))})
-    assert "ops" in deployment.topology.processes, deployment.topology.skipped
+    assert "ops" in deployment.topology.processes
     deployment.admin.generate(REFERENCE, 10, types={"UPDATE": 1})
     assert eventually(lambda: deployment.file_count(today()) == 10, timeout=240, interval=1.0)
     ops = deployment.topology.ops_url
@@ -59,7 +45,6 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@needs_alerting
 def test_an_integration_going_down_fires_an_alert_that_is_delivered(deploy, sandbox, sandbox_admin, tmp_path):
     from monitoring_pipeline.storage.schema import alert_delivery_log
 

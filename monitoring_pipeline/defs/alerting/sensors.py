@@ -129,7 +129,9 @@ class _Cursor:
 @dg.run_failure_sensor(
     name="alert_run_failure_sensor",
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Hands every failed run of this code location to the alert engine (dagster_run_failed).",
+    # Split deployments (production/locations.py) run jobs in other code locations than the alert engine's.
+    monitor_all_code_locations=True,
+    description="Hands every failed run, of every code location, to the alert engine (dagster_run_failed).",
 )
 def alert_run_failure_sensor(context: dg.RunFailureSensorContext, database: ProjectDatabaseResource) -> None:
     run = context.dagster_run

@@ -1,5 +1,6 @@
 """The D&B side's resources: thin configuration over the plain-Python D&B client, file export and registrations."""
 
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -11,7 +12,7 @@ from monitoring_pipeline.defs.shared.outages import without_outage_failure
 from monitoring_pipeline.defs.shared.resources import database_url
 from monitoring_pipeline.dnb.client import PRODUCTION_BASE_URL, DnbClient
 from monitoring_pipeline.dnb.factory import DnbConnectionSettings, build_client
-from monitoring_pipeline.integrations.daily import record_calls
+from monitoring_pipeline.integrations.daily import record_calls, record_dnb_errors
 from monitoring_pipeline.notifications.files import ExportSettings
 from monitoring_pipeline.notifications.registrations import RegistrationConfig, load_registrations
 from monitoring_pipeline.settings import ProjectSettings, state_dir
@@ -49,6 +50,7 @@ class DnbApiResource(dg.ConfigurableResource):
 
     _client: DnbClient | None = PrivateAttr(default=None)
     _calls_recorded: int = PrivateAttr(default=0)
+    _errors_recorded: Counter[str] = PrivateAttr(default_factory=Counter)
 
     def connection_settings(self) -> DnbConnectionSettings:
         return DnbConnectionSettings(
@@ -72,13 +74,20 @@ class DnbApiResource(dg.ConfigurableResource):
             self._client = None
 
     def record_calls(self) -> int:
-        """Add the calls made since the last record to today's D&B count (integration_usage_daily reads it)."""
+        """Add the calls made since the last record to today's D&B count (integration_usage_daily and the ops
+        service's dnb_api_calls_total read it), and the failed ones to today's count per reason
+        (dnb_api_errors_total)."""
         if self._client is None or not self.calls_database_url:
             return 0
+        engine, today = shared_engine(self.calls_database_url), datetime.now(UTC).date()
         calls = self._client.stats.calls - self._calls_recorded
         if calls > 0:
-            record_calls(shared_engine(self.calls_database_url), DNB_USAGE_NAME, calls, datetime.now(UTC).date())
+            record_calls(engine, DNB_USAGE_NAME, calls, today)
             self._calls_recorded += calls
+        errors = self._client.stats.errors - self._errors_recorded
+        if errors:
+            record_dnb_errors(engine, errors, today)
+            self._errors_recorded.update(errors)
         return calls
 
     def get_client(self) -> DnbClient:

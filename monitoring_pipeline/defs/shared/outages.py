@@ -3,7 +3,8 @@
 A database that refuses connections, drops them, restarts, or whose SQLite file cannot be reached, makes the
 tick do nothing: one clear line (no traceback) in the log and as the tick's skip reason, counted in the cursor,
 and the same work retried next tick. Nothing is lost: landing resumes from its stored cursor and replays.
-Every sensor of the project runs its tick through :func:`survive_database_outage`.
+Every sensor of the project runs its tick through :func:`survive_database_outage`, which also shows the project's
+warnings of the tick (the D&B client's retries, for one) in the tick's log.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 import dagster as dg
 from sqlalchemy import exc
+
+from monitoring_pipeline.logs import forward_project_logs
 
 TickResult = dg.SensorResult | dg.SkipReason
 
@@ -77,7 +80,8 @@ def survive_database_outage(
     """
     own_cursor, outages = split_cursor(context.cursor)
     try:
-        result = tick(own_cursor)
+        with forward_project_logs(context.log):  # e.g. the D&B client's retries, shown with the tick
+            result = tick(own_cursor)
     except Exception as error:
         if not is_database_outage(error):
             raise

@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import PurePosixPath
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from monitoring_pipeline.notifications.files.layout import (
+    LOCAL,
     PAGE_FILE_PATTERN,
     ExportSettings,
     day_prefix,
@@ -31,6 +32,7 @@ from monitoring_pipeline.storage.local_files import (
     same_bytes,
     sha256_bytes,
 )
+from monitoring_pipeline.storage.schema import dnb_landed_notifications
 
 PATHS_PREVIEW = 20
 
@@ -138,8 +140,23 @@ def export_day(
         }
         result.files_removed = _remove_stale(settings, day, keep)
         writer.delete(set(manifest) - keep)
+    if settings.destination == LOCAL:
+        mark_materialized(engine, day, snapshot)
     result.seconds = time.monotonic() - started
     return result
+
+
+def mark_materialized(engine: Engine, day: date, snapshot: Snapshot = EVERYTHING,
+                      at: datetime | None = None) -> int:
+    """Record when the day's notifications of ``snapshot`` first reached their files (the landed -> materialized
+    stage of ``notifications_processing_duration_seconds``); a later rebuild keeps the first time. Reads only the
+    rows not marked yet (a partial index). Returns how many were marked."""
+    landed = dnb_landed_notifications.c
+    with engine.begin() as connection:
+        return connection.execute(
+            update(dnb_landed_notifications)
+            .where(landed.delivery_day == day, landed.materialized_at.is_(None), snapshot.landed(landed.id))
+            .values(materialized_at=at or datetime.now(UTC))).rowcount
 
 
 def _remove_stale(settings: ExportSettings, day: date, keep: set[str]) -> int:
