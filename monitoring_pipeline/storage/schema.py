@@ -91,7 +91,7 @@ dnb_landed_notifications = Table(
     Column("payload", Text, nullable=False),  # the notification's JSON as received
     Column("source", String(8), nullable=False),  # pull | replay
     Column("landed_at", UtcDateTime(), nullable=False),
-    # When the notification first reached its day's files (notification_files); a rebuild leaves it. Migration 0012.
+    # When the notification first reached its day's files (notification_files); a rebuild leaves it. Migration 0013.
     Column("materialized_at", UtcDateTime()),
     Index("ix_dnb_landed_day_reference", "delivery_day", "reference", "delivery_ts"),
     Index("ix_dnb_landed_company", "reference", "duns", "id"),
@@ -414,7 +414,7 @@ integration_call_counts = Table(
 )
 
 # D&B calls that failed, per day and reason (rate_limited, server_error, ...; dnb.errors.error_reason), added up by
-# every process (migration 0012): the ops service's dnb_api_errors_total.
+# every process (migration 0013): the ops service's dnb_api_errors_total.
 dnb_api_errors = Table(
     "dnb_api_errors",
     metadata,

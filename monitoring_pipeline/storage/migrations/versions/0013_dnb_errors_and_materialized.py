@@ -1,15 +1,15 @@
 """D&B: failed calls per day and reason (dnb_api_errors_total); when each landed notification first reached its
 day's files (the landed -> materialized stage of notifications_processing_duration_seconds)
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
