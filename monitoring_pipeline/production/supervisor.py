@@ -251,7 +251,10 @@ _PRCTL = _load_prctl()
 
 
 def _die_with_parent() -> None:
-    """In the child, before exec: on Linux, be sent SIGTERM when the supervisor dies, however it dies."""
+    """In the child, before exec: on Linux, be sent SIGTERM when the supervisor dies, however it dies. SIGINT is
+    handled again: started in the background (`nohup ... &`), the supervisor inherits it ignored, and Dagster's
+    processes, which stop on SIGTERM by raising SIGINT, would then ignore every stop until killed."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if _PRCTL is not None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
