@@ -63,6 +63,19 @@ def _config(required: bool = True):  # type: ignore[no-untyped-def]
         return None
 
 
+def _links():  # type: ignore[no-untyped-def]
+    """The links the engine puts in notifications (the ops file's public URL), so the acknowledgement notice this
+    sends links to the alert as the engine's own notices do; a bad ops file costs the links, not the action."""
+    from monitoring_pipeline.ops.ack_links import notification_links
+    from monitoring_pipeline.ops.config import OpsConfigError, load_ops_config
+
+    try:
+        return notification_links(load_ops_config(_settings().ops.config_file))
+    except OpsConfigError as error:
+        click.echo(f"warning: {error} (the notices go out without links)", err=True)
+        return None
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -181,8 +194,9 @@ def _act(action_name: str, alert_id: int, by: str | None, comment: str, refused:
 
     config = _config(required=False)
     action = getattr(actions, action_name)
+    extra = {"links": _links()} if action_name == "acknowledge" else {}
     with _database(write=True) as connection:
-        outcome = action(connection, alert_id, _person(by), comment, _now(), config=config)
+        outcome = action(connection, alert_id, _person(by), comment, _now(), config=config, **extra)
     message = actions.outcome_message(outcome, alert_id)
     if outcome in refused:
         raise click.ClickException(message)

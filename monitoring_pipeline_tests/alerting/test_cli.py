@@ -141,3 +141,22 @@ def test_help_lists_every_command():
     for command in ("list", "show", "ack", "resolve", "silence", "silences", "unsilence", "routes", "check-config"):
         assert f"  {command}" in output
     assert Path  # keep the import for readers of the fixture
+
+
+def test_an_acknowledgement_from_the_command_line_links_to_the_alert(cli, tmp_path, monkeypatch):
+    from sqlalchemy import select
+
+    from monitoring_pipeline.alerting.model import Notification
+    from monitoring_pipeline.storage.schema import alert_outbox
+
+    ops_file = tmp_path / "ops.yaml"
+    ops_file.write_text("service: {public_url: https://status.example.com}\n")
+    monkeypatch.setenv("OPS_CONFIG", str(ops_file))
+    cli("ack", "1", "--by", "alice")
+    engine = shared_engine(f"sqlite:///{tmp_path / 'home' / 'project.db'}")
+    with engine.connect() as connection:
+        payloads = connection.execute(select(alert_outbox.c.payload)
+                                      .where(alert_outbox.c.kind == "acknowledgement")).scalars().all()
+    notices = [Notification.from_json(payload) for payload in payloads]
+    assert notices and all(alert.links.get("alert") == "https://status.example.com/alerts/1"
+                           for notice in notices for alert in notice.alerts)
