@@ -79,12 +79,7 @@ def resolve(connection: Connection, alert_id: int, by: str, comment: str, now: d
 
 
 def _resolve(row: store.AlertRow, now: datetime, by: str, why: str, events: list[HistoryEvent]) -> None:
-    row.state = RESOLVED
-    row.resolved_at = now
-    row.resolved_by = by
-    row.fire_at = None
-    row.clear_at = None
-    row.updated_at = now
+    row.set_resolved(now, by)
     events.append(HistoryEvent(row.id, now, RESOLVED, why, by))
 
 

@@ -234,12 +234,7 @@ class Lifecycle:
         changes.note(row, FIRING, why, now)
 
     def resolve(self, row: AlertRow, now: datetime, changes: Changes, why: str, by: str | None = None) -> None:
-        row.state = RESOLVED
-        row.resolved_at = now
-        row.resolved_by = by
-        row.fire_at = None
-        row.clear_at = None
-        row.updated_at = now
+        row.set_resolved(now, by)
         if row.fired_at is not None:
             changes.resolved.append(row)
         changes.note(row, RESOLVED, why, now, by or ENGINE_ACTOR)

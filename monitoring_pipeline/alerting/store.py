@@ -89,6 +89,16 @@ class AlertRow:
             acknowledgement_comment=self.acknowledgement_comment, links=dict(links or {}),
         )
 
+    def set_resolved(self, now: datetime, by: str | None) -> None:
+        """The alert's own fields on resolution, whoever resolves it (the engine, a person, an acknowledgement):
+        its timers stop; what it tells its receivers is the caller's business."""
+        self.state = RESOLVED
+        self.resolved_at = now
+        self.resolved_by = by
+        self.fire_at = None
+        self.clear_at = None
+        self.updated_at = now
+
     def changes(self) -> dict[str, Any]:
         current = _row_values(self)
         return {name: value for name, value in current.items() if self._saved.get(name) != value}

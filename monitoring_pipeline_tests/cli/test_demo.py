@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -210,7 +211,7 @@ def test_what_dagster_dev_leaves_behind_is_stopped_with_the_demo(tmp_path) -> No
             return
         if _is_zombie(grandchild):
             return
-        subprocess.run(["sleep", "0.05"], check=True)
+        time.sleep(0.05)
     raise AssertionError("the orphaned grandchild survived the demo's stop")
 
 
