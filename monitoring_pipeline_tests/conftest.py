@@ -11,7 +11,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pytest
+# gRPC's fork handlers (on unless this says otherwise, read when grpc is first imported) can hang a fork() made
+# while a gRPC client of the same process has threads: the topology tests start services with preexec_fn (a fork)
+# and talk to code servers over gRPC, and one such fork was seen waiting forever with the GIL held.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+
+import pytest  # noqa: E402
 from sqlalchemy import Engine, create_engine, text
 
 from monitoring_pipeline.dnb.client import DnbClient
